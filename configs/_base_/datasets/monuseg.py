@@ -1,0 +1,48 @@
+# MoNuSeg 2018 (Kumar et al.), converted with
+#   python tools/dataset_converters/monuseg.py MoNuSeg_Training data/monuseg
+#   python tools/dataset_converters/monuseg.py MoNuSegTestData data/monuseg \
+#       --split test
+# 1000x1000 H&E tiles at 40x; training crops of 256 px, sliding-window
+# inference on the full tiles.
+dataset_type = 'NucleiDataset'
+data_root = 'data/monuseg'
+crop_size = (256, 256)
+train_pipeline = [
+    dict(type='LoadNucleiImageFromFile'),
+    dict(type='LoadInstanceAnnotations'),
+    dict(type='RandomInstanceCrop', crop_size=crop_size, fg_prob=0.5),
+    dict(type='RandomFlipRot90'),
+    dict(type='HEDStainJitter', alpha=0.05, beta=0.02),
+    dict(type='GenerateNucleiTarget', mode='contour'),
+    dict(type='PackNucleiInputs'),
+]
+test_pipeline = [
+    dict(type='LoadNucleiImageFromFile'),
+    dict(type='LoadInstanceAnnotations'),
+    dict(type='GenerateNucleiTarget', mode='contour'),
+    dict(type='PackNucleiInputs'),
+]
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='test',
+        test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = [dict(type='InstanceMetric'), dict(type='SemanticMetric')]
+test_evaluator = val_evaluator

@@ -1,0 +1,28 @@
+"""Converters from public nuclei data sets to nucseg's on-disk convention.
+
+Each module reads one data set in the layout its authors distribute and
+writes ``<out>/images/<name>.png``, ``<out>/labels/<name>.png`` (uint16
+instance map) and ``<out>/splits/<split>.txt``. They depend on numpy,
+OpenCV, SciPy and Pillow only (no torch); the command-line front ends are
+``tools/dataset_converters/<format>.py``.
+"""
+from .bbbc039 import convert_bbbc039, decode_bbbc039_mask
+from .common import (AnnotationError, ConversionSummary,
+                     MissingAnnotationError, PaintReport, SourceLayoutError,
+                     label_by_value, label_components, paint_instances,
+                     relabel_sequential)
+from .cpm17 import convert_cpm17, load_mat_inst_map
+from .cryonuseg import convert_cryonuseg
+from .dsb2018 import convert_dsb2018, read_rle_csv, rle_decode, rle_encode
+from .monuseg import convert_monuseg, parse_monuseg_xml, read_monuseg_regions
+from .tnbc import convert_tnbc
+
+__all__ = [
+    'AnnotationError', 'ConversionSummary', 'MissingAnnotationError',
+    'PaintReport', 'SourceLayoutError', 'label_by_value', 'label_components',
+    'paint_instances', 'relabel_sequential', 'convert_monuseg',
+    'parse_monuseg_xml', 'read_monuseg_regions', 'convert_tnbc',
+    'convert_cryonuseg', 'convert_cpm17', 'load_mat_inst_map',
+    'convert_bbbc039', 'decode_bbbc039_mask', 'convert_dsb2018',
+    'rle_decode', 'rle_encode', 'read_rle_csv'
+]

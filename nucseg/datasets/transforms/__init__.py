@@ -1,0 +1,13 @@
+from .formatting import PackNucleiInputs
+from .loading import (LoadInstanceAnnotations, LoadNucleiImageFromFile,
+                      relabel_sequential)
+from .transforms import (GenerateNucleiTarget, HEDStainJitter,
+                         RandomFlipRot90, RandomInstanceCrop,
+                         nuclei_boundaries)
+
+__all__ = [
+    'LoadNucleiImageFromFile', 'LoadInstanceAnnotations',
+    'relabel_sequential', 'RandomInstanceCrop', 'RandomFlipRot90',
+    'HEDStainJitter', 'GenerateNucleiTarget', 'nuclei_boundaries',
+    'PackNucleiInputs'
+]

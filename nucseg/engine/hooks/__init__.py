@@ -1,0 +1,4 @@
+from .instance_overlay_hook import InstanceOverlayHook
+from .save_instance_maps_hook import SaveInstanceMapsHook
+
+__all__ = ['InstanceOverlayHook', 'SaveInstanceMapsHook']

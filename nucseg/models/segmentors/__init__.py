@@ -1,0 +1,3 @@
+from .nuclei_encoder_decoder import NucleiEncoderDecoder
+
+__all__ = ['NucleiEncoderDecoder']

@@ -1,0 +1,3 @@
+from .nuclei_data_sample import NucleiDataSample
+
+__all__ = ['NucleiDataSample']
