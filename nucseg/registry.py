@@ -41,8 +41,17 @@ __all__ = [
 
 
 def _child(name: str, parent: Registry, locations: list) -> Registry:
+    """A ``nucseg`` registry below ``parent``.
+
+    mmengine imports a registry's ``locations`` lazily, but when a key is
+    missing it only looks into the parents' already-imported modules, so
+    the parent's locations (e.g. ``mmseg.visualization``) are imported too.
+    """
     return Registry(
-        name, parent=parent, scope='nucseg', locations=locations)
+        name,
+        parent=parent,
+        scope='nucseg',
+        locations=list(locations) + list(getattr(parent, '_locations', [])))
 
 
 RUNNERS = _child('runner', MMSEG_RUNNERS, ['nucseg.engine'])

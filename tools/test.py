@@ -24,6 +24,7 @@ except ImportError:  # running from a source checkout without install
 
 from nucseg.registry import RUNNERS  # noqa: E402
 from nucseg.utils import register_all_modules  # noqa: E402
+from nucseg.utils.dist import setup_cpu_distributed  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -89,6 +90,7 @@ def main() -> None:
     if args.out:
         _set_hook(cfg, dict(type='SaveInstanceMapsHook', out_dir=args.out))
 
+    setup_cpu_distributed(cfg)
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     metrics = runner.test()

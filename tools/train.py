@@ -23,6 +23,7 @@ except ImportError:  # running from a source checkout without install
 
 from nucseg.registry import RUNNERS  # noqa: E402
 from nucseg.utils import register_all_modules  # noqa: E402
+from nucseg.utils.dist import setup_cpu_distributed  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -96,6 +97,7 @@ def main() -> None:
         enable_amp(cfg)
     cfg.resume = args.resume
 
+    setup_cpu_distributed(cfg)
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.train()

@@ -11,10 +11,28 @@ exactly the classes mmengine's own checkpoints contain to torch's allow
 list (:func:`torch.serialization.add_safe_globals`). Everything else -- in
 particular third-party weights such as SAM checkpoints -- stays under the
 strict unpickler.
+
+One thing in those checkpoints cannot be allow-listed safely:
+``HistoryBuffer.__getstate__`` pickles its class-level table of statistics
+methods, which pickle stores as ``getattr(HistoryBuffer, 'mean')``; allowing
+the builtin ``getattr`` would let a crafted file walk from any allowed
+object to arbitrary code. nucseg therefore drops that table from the
+pickled state (``HistoryBuffer.__setstate__`` restores the default methods,
+and custom ones are re-registered when their module is imported), so the
+checkpoints nucseg writes load with ``weights_only=True``. Checkpoints
+written by plain mmengine still contain ``getattr`` and are refused by the
+strict loader; load them once with ``weights_only=False`` if you trust them.
 """
 import numpy as np
 
 __all__ = ['mmengine_safe_globals', 'register_safe_globals']
+
+
+def _history_buffer_getstate(self) -> dict:
+    """Pickled state of a ``HistoryBuffer`` without its method table."""
+    state = dict(self.__dict__)
+    state.pop('statistics_methods', None)
+    return state
 
 
 def mmengine_safe_globals() -> list:
@@ -54,15 +72,19 @@ _REGISTERED = False
 
 
 def register_safe_globals() -> None:
-    """Allow-list mmengine checkpoint classes for ``weights_only`` loads.
+    """Make mmengine checkpoints load under ``weights_only=True``.
 
-    Idempotent; a no-op on torch versions without ``add_safe_globals``.
+    Allow-lists the classes of :func:`mmengine_safe_globals` and makes
+    ``HistoryBuffer`` pickle without bound methods (see the module
+    docstring). Idempotent; a no-op on torch without ``add_safe_globals``.
     """
     import torch
+    from mmengine.logging.history_buffer import HistoryBuffer
 
     global _REGISTERED
     if _REGISTERED or not hasattr(torch.serialization, 'add_safe_globals'):
         return
+    HistoryBuffer.__getstate__ = _history_buffer_getstate
     import warnings
     with warnings.catch_warnings():
         # np.core is deprecated in numpy 2 but still the pickled path of

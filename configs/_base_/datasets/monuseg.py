@@ -44,5 +44,8 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = [dict(type='InstanceMetric'), dict(type='SemanticMetric')]
+val_evaluator = [
+    dict(type='InstanceMetric'),
+    dict(type='SemanticMetric', prefix='pixel'),
+]
 test_evaluator = val_evaluator

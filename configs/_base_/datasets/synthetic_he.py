@@ -51,5 +51,8 @@ test_dataloader = dict(
         split='test',
         test_mode=True,
         pipeline=test_pipeline))
-val_evaluator = [dict(type='InstanceMetric'), dict(type='SemanticMetric')]
+val_evaluator = [
+    dict(type='InstanceMetric'),
+    dict(type='SemanticMetric', prefix='pixel'),
+]
 test_evaluator = val_evaluator
