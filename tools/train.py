@@ -2,9 +2,9 @@
 
 Example::
 
-    python tools/train.py configs/unet/unet-s5-c16_contour_1xb4-300it_synth-he-256x256.py
+    python tools/train.py configs/unet/<config>.py
     python tools/train.py CONFIG --resume --work-dir work_dirs/x
-    bash tools/dist_train.sh CONFIG 2 --cfg-options env_cfg.dist_cfg.backend=gloo
+    bash tools/dist_train.sh CONFIG 2  # on CPU the gloo backend is used
 """
 import argparse
 import logging

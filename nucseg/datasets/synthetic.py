@@ -220,10 +220,9 @@ class DomainSpec:
         if self.aspect[0] < 1 or self.spindle_aspect[0] < 1:
             raise ValueError(f'DomainSpec {self.name!r}: aspect ratios '
                              'must be >= 1')
-        for fname in ('coverage', 'cell_frac', 'cell_contrast',
-                      'cluster_prob', 'max_overlap', 'spindle_frac',
-                      'background_frac', 'vesicular_prob',
-                      'nucleolus_prob'):
+        for fname in ('coverage', 'cell_frac', 'cell_contrast', 'cluster_prob',
+                      'max_overlap', 'spindle_frac', 'background_frac',
+                      'vesicular_prob', 'nucleolus_prob'):
             val = getattr(self, fname)
             if not 0 <= val <= 1:
                 raise ValueError(f'DomainSpec {self.name!r}: field {fname} '
@@ -528,8 +527,9 @@ def _smooth_field(rng: np.random.Generator, h: int, w: int,
     gw = int(math.ceil(w / step)) + 6
     small = rng.standard_normal((gh, gw), dtype=np.float32)
     small = cv2.GaussianBlur(small, (0, 0), 2.0)
-    big = cv2.resize(small, (int(round(gw * step)), int(round(gh * step))),
-                     interpolation=cv2.INTER_CUBIC)
+    big = cv2.resize(
+        small, (int(round(gw * step)), int(round(gh * step))),
+        interpolation=cv2.INTER_CUBIC)
     off = int(round(3 * step))
     out = np.ascontiguousarray(big[off:off + h, off:off + w])
     out -= out.mean()
@@ -578,11 +578,10 @@ def _fibres(rng: np.random.Generator, h: int, w: int,
     sub = 4.0
     sw = int(math.ceil(sw / sub)) + 2
     fine = rng.standard_normal((sh, sw), dtype=np.float32)
-    fine = cv2.GaussianBlur(fine, (0, 0), sigmaX=0.3 * scale / sub,
-                            sigmaY=1.0)
+    fine = cv2.GaussianBlur(fine, (0, 0), sigmaX=0.3 * scale / sub, sigmaY=1.0)
     coarse = rng.standard_normal((sh, sw), dtype=np.float32)
-    coarse = cv2.GaussianBlur(coarse, (0, 0), sigmaX=0.4 * scale / sub,
-                              sigmaY=3.5)
+    coarse = cv2.GaussianBlur(
+        coarse, (0, 0), sigmaX=0.4 * scale / sub, sigmaY=3.5)
     src = fine / (fine.std() + 1e-6) + 1.2 * coarse / (coarse.std() + 1e-6)
     tex = cv2.remap(src, (u - umin) / sub, v - vmin, cv2.INTER_LINEAR)
     tex -= tex.mean()
@@ -632,7 +631,6 @@ def _make_layout(spec: DomainSpec, h: int, w: int,
 
 # columns of the per-instance parameter table
 _CX, _CY, _R, _ASP, _THETA, _KIND, _TONE, _U1, _U2 = range(9)
-
 
 _NV = 32
 _PHI = np.linspace(0.0, 2 * np.pi, _NV, endpoint=False)
@@ -777,8 +775,7 @@ def _place_instances(spec: DomainSpec, h: int, w: int,
                     areas[i] -= c
             region[sub] = len(rows)
             areas.append(area)
-            rows.append((cx, cy, rk, ak, theta, kind, z[k, 5], uk[16],
-                         uk[17]))
+            rows.append((cx, cy, rk, ak, theta, kind, z[k, 5], uk[16], uk[17]))
     return inst, np.asarray(rows, dtype=np.float64)
 
 
@@ -791,8 +788,7 @@ def _clean_labels(inst: np.ndarray,
         order) and ``old_ids`` ``(N + 1,)`` int64 with ``old_ids[new] =
         old`` (``old_ids[0] = 0``).
     """
-    comp, ncomp = cc_label(inst, background=0, connectivity=1,
-                           return_num=True)
+    comp, ncomp = cc_label(inst, background=0, connectivity=1, return_num=True)
     if ncomp == 0:
         return np.zeros_like(inst, dtype=np.int32), np.zeros(1, np.int64)
     comp_area = np.bincount(comp.ravel(), minlength=ncomp + 1)
@@ -836,8 +832,12 @@ def _soft(mask: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma)
 
 
-def _draw_discs(rng: np.random.Generator, h: int, w: int, n: int,
-                r_range: Float2, spread: float = 0.0,
+def _draw_discs(rng: np.random.Generator,
+                h: int,
+                w: int,
+                n: int,
+                r_range: Float2,
+                spread: float = 0.0,
                 group: Tuple[int, int] = (1, 1),
                 aspect: float = 1.3) -> np.ndarray:
     """Filled ellipses (groups of ``group`` around ``n`` centres).
@@ -867,8 +867,8 @@ def _acquire(img: np.ndarray, spec: DomainSpec,
         lam = np.clip(img, 0, None) * spec.poisson_gain
         img = rng.poisson(lam).astype(np.float32) / spec.poisson_gain
     if spec.noise > 0:
-        img = img + rng.standard_normal(img.shape,
-                                        dtype=np.float32) * spec.noise
+        img = img + rng.standard_normal(
+            img.shape, dtype=np.float32) * spec.noise
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -952,15 +952,14 @@ def _render_he(spec: DomainSpec, inst: np.ndarray, table: np.ndarray,
     fib = np.clip(1.0 + spec.fibre * np.tanh(1.3 * layout.fibre), 0.15, None)
     e_t = tissue * ((1 - cell) * spec.stroma_e * fib + cell * spec.cyto_e *
                     (1 + 0.2 * mottle))
-    h_t = tissue * ((1 - cell) * spec.stroma_h + cell * spec.cyto_h) * (
-        1 + 0.3 * mottle)
+    h_t = tissue * (
+        (1 - cell) * spec.stroma_h + cell * spec.cyto_h) * (1 + 0.3 * mottle)
     # red blood cells (in stroma) and freezing holes, never on nuclei
     area_units = h * w / 1e4
     not_nuc = 1.0 - np.clip(fg_soft * 2.0, 0, 1)
     if spec.rbc_density > 0:
         n = int(rng.poisson(spec.rbc_density * area_units))
-        rbc = _draw_discs(rng, h, w, n, (2.5, 3.8), spread=8.0,
-                          group=(2, 10))
+        rbc = _draw_discs(rng, h, w, n, (2.5, 3.8), spread=8.0, group=(2, 10))
         rbc = _soft(rbc, 0.7) * not_nuc * tissue
         e_t = e_t * (1 - rbc) + 1.5 * rbc
     hole_mul = np.ones((h, w), np.float32)
@@ -972,8 +971,8 @@ def _render_he(spec: DomainSpec, inst: np.ndarray, table: np.ndarray,
     # --- concentrations -> optical density -> intensity (Beer-Lambert)
     jit = np.exp(rng.normal(0, spec.stain_jitter, 2)).astype(np.float32)
     c_h = (h_t * (1 - 0.6 * fg_soft) + hn) * hole_mul * jit[0] + 0.02
-    c_e = (e_t * (1 - 0.5 * fg_soft) + spec.nuc_e * fg_soft * tissue.clip(
-        0.5, 1)) * hole_mul * jit[1] + 0.03
+    c_e = (e_t * (1 - 0.5 * fg_soft) + spec.nuc_e * fg_soft *
+           tissue.clip(0.5, 1)) * hole_mul * jit[1] + 0.03
     c_r = 0.03 * _smooth_field(rng, h, w, 8.0)
     conc = cv2.merge([c_h, c_e, c_r])
     # OD (h, w, 3) = C (h, w, 3) @ M (3, 3); cv2.transform applies m @ px
@@ -1025,8 +1024,8 @@ def _render_em(spec: DomainSpec, inst: np.ndarray, table: np.ndarray,
     fg = inst > 0
     fgf = fg.astype(np.float32)
     dist, _ = _radial(inst, table)
-    near = _soft(cv2.dilate(fg.astype(np.uint8), np.ones((5, 5), np.uint8)),
-                 1.0)
+    near = _soft(
+        cv2.dilate(fg.astype(np.uint8), np.ones((5, 5), np.uint8)), 1.0)
     # cytoplasm: low-frequency shading + granular texture
     grey = spec.bg_level * (1 + 0.06 * _smooth_field(rng, h, w, 120.0))
     grey += 14.0 * _bandpass(rng, h, w, 0.9, 3.0)
@@ -1143,8 +1142,7 @@ def split_counts(num: int, ratios: Sequence[float]) -> List[int]:
                          f'got {ratios}')
     exact = [r * num for r in ratios]
     counts = [int(math.floor(x)) for x in exact]
-    order = sorted(range(len(ratios)), key=lambda i: (counts[i] - exact[i],
-                                                      i))
+    order = sorted(range(len(ratios)), key=lambda i: (counts[i] - exact[i], i))
     for i in order[:num - sum(counts)]:
         counts[i] += 1
     positive = [i for i, r in enumerate(ratios) if r > 0]
@@ -1212,11 +1210,10 @@ def make_dataset(out_dir: Union[str, os.PathLike],
         img, inst = generate_sample(spec, hw, s)
         write_image(osp.join(out_dir, 'images', name + '.png'), img)
         write_label(osp.join(out_dir, 'labels', name + '.png'), inst)
-        split = SPLIT_NAMES[int(np.searchsorted(bounds, i, side='right')) -
-                            1]
+        split = SPLIT_NAMES[int(np.searchsorted(bounds, i, side='right')) - 1]
         samples.append(
-            dict(name=name, split=split, seed=s,
-                 num_instances=int(inst.max())))
+            dict(
+                name=name, split=split, seed=s, num_instances=int(inst.max())))
     for split in SPLIT_NAMES:
         names = [d['name'] for d in samples if d['split'] == split]
         with open(osp.join(out_dir, 'splits', split + '.txt'), 'w') as f:

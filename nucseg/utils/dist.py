@@ -23,7 +23,6 @@ def setup_cpu_distributed(cfg) -> bool:
     """
     import torch
     import torch.distributed as dist
-    from mmengine.model import MMDistributedDataParallel
 
     from nucseg.registry import MODEL_WRAPPERS
 
@@ -48,11 +47,9 @@ def setup_cpu_distributed(cfg) -> bool:
         broadcast_buffers=False,
         find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper_type = MODEL_WRAPPERS.get(wrapper['type'])
-    if wrapper_type is not None and issubclass(
-            wrapper_type, torch.nn.parallel.DistributedDataParallel):
-        wrapper['device_ids'] = None
-    elif wrapper_type is None and wrapper['type'] == 'MMDistributedDataParallel':
-        wrapper_type = MMDistributedDataParallel
+    if wrapper_type is None:
+        raise KeyError(f"unknown model wrapper {wrapper['type']!r}")
+    if issubclass(wrapper_type, torch.nn.parallel.DistributedDataParallel):
         wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
     return True

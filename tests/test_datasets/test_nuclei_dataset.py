@@ -23,6 +23,7 @@ def test_reads_convention_and_splits(synthetic_he):
     test = NucleiDataset(synthetic_he, split='test', pipeline=PIPELINE)
     every = NucleiDataset(synthetic_he, pipeline=PIPELINE)
     assert len(train) == 4 and len(test) == 2 and len(every) == 8
+
     def names(ds):
         return {ds.get_data_info(i)['name'] for i in range(len(ds))}
 

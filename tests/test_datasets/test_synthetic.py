@@ -1,5 +1,6 @@
 """Tests of the synthetic nuclei generator and its command-line tool."""
 import dataclasses
+import importlib.util
 import json
 import subprocess
 import sys
@@ -11,9 +12,8 @@ import pytest
 from scipy import ndimage
 
 from nucseg.datasets.synthetic import (DOMAINS, DomainSpec, generate_sample,
-                                       get_domain, list_domains,
-                                       make_dataset, sample_seed,
-                                       split_counts)
+                                       get_domain, list_domains, make_dataset,
+                                       sample_seed, split_counts)
 from nucseg.utils.io import read_image, read_label
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -58,8 +58,7 @@ def _stats(domain: str, n: int = 4, size: int = 256) -> dict:
 
 def test_domain_registry():
     names = list_domains()
-    for required in ('he_kumar', 'he_tnbc', 'he_cryo', 'he_cpm', 'fluo',
-                     'em'):
+    for required in ('he_kumar', 'he_tnbc', 'he_cryo', 'he_cpm', 'fluo', 'em'):
         assert required in names
     assert names == list(DOMAINS)
     spec = get_domain('he_kumar')
@@ -119,8 +118,7 @@ def test_shapes_dtypes_and_label_rules(domain, size):
 
 
 def test_custom_spec_and_tiles_have_instances():
-    spec = dataclasses.replace(get_domain('he_kumar'), name='custom',
-                               blur=2.5)
+    spec = dataclasses.replace(get_domain('he_kumar'), name='custom', blur=2.5)
     img, inst = generate_sample(spec, 128, 0)
     assert inst.max() > 10
     img_ref, inst_ref = generate_sample('he_kumar', 128, 0)
@@ -149,8 +147,8 @@ def test_domains_really_differ():
             assert np.abs(cols[i] - cols[j]).max() > 5
 
 
-@pytest.mark.parametrize('domain', ['he_kumar', 'he_tnbc', 'he_cryo',
-                                    'he_cpm'])
+@pytest.mark.parametrize('domain',
+                         ['he_kumar', 'he_tnbc', 'he_cryo', 'he_cpm'])
 def test_he_nuclei_darker_than_surroundings(domain):
     st = _stats(domain, n=2)
     assert st['fg'] < st['bg'] - 25
@@ -183,8 +181,13 @@ def test_occlusion_keeps_top_instance_only():
     # with heavy overlap allowed, later instances occlude earlier ones but
     # every kept id is still one component of >= min_area pixels
     spec = dataclasses.replace(
-        get_domain('he_kumar'), name='dense', coverage=0.9, max_overlap=0.6,
-        cluster_prob=0.9, cluster_gap=(0.3, 0.8), min_area=20)
+        get_domain('he_kumar'),
+        name='dense',
+        coverage=0.9,
+        max_overlap=0.6,
+        cluster_prob=0.9,
+        cluster_gap=(0.3, 0.8),
+        min_area=20)
     _, inst = generate_sample(spec, 128, 1)
     areas = np.bincount(inst.ravel())[1:]
     assert inst.max() > 20 and areas.min() >= 20
@@ -218,8 +221,14 @@ def test_sample_seed_independent_of_dataset_size(tmp_path):
 
 
 def test_make_dataset_writes_the_convention(tmp_path):
-    meta = make_dataset(tmp_path, 'he_tnbc', num=7, size=(48, 64), seed=3,
-                        splits=(0.6, 0.2, 0.2), prefix='tn')
+    meta = make_dataset(
+        tmp_path,
+        'he_tnbc',
+        num=7,
+        size=(48, 64),
+        seed=3,
+        splits=(0.6, 0.2, 0.2),
+        prefix='tn')
     names = [f'tn_{i:04d}' for i in range(7)]
     split_names = {}
     for split in ('train', 'val', 'test'):
@@ -272,13 +281,30 @@ def test_cli_writes_a_tiny_dataset(tmp_path):
     assert meta['split_ratios'] == [0.7, 0.15, 0.15]
 
 
-def test_cli_list_domains_and_errors(tmp_path):
-    proc = _run_tool('--list-domains')
-    assert proc.returncode == 0, proc.stderr
+def _load_tool():
+    """Import tools/misc/make_synthetic.py in-process (no subprocess)."""
+    path = REPO_ROOT / 'tools' / 'misc' / 'make_synthetic.py'
+    spec = importlib.util.spec_from_file_location('make_synthetic', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_list_domains_and_errors(tmp_path, capsys):
+    tool = _load_tool()
+    assert tool.main(['--list-domains']) == 0
+    out = capsys.readouterr().out
     for name in DOMAINS:
-        assert name in proc.stdout
-    proc = _run_tool('--out', str(tmp_path), '--domain', 'he_nope')
-    assert proc.returncode != 0
-    assert 'valid domains' in proc.stderr and 'he_kumar' in proc.stderr
-    proc = _run_tool('--out', str(tmp_path), '--splits', '0.5', '0.1', '0.1')
-    assert proc.returncode != 0 and 'summing to 1' in proc.stderr
+        assert name in out
+    with pytest.raises(SystemExit) as exc:
+        tool.main(['--out', str(tmp_path), '--domain', 'he_nope'])
+    assert exc.value.code != 0
+    err = capsys.readouterr().err
+    assert 'valid domains' in err and 'he_kumar' in err
+    with pytest.raises(SystemExit):
+        tool.main(['--domain', 'fluo'])  # --out missing
+    assert '--out is required' in capsys.readouterr().err
+    assert tool.main(['--out',
+                      str(tmp_path), '--splits', '0.5', '0.1', '0.1']) == 2
+    assert 'summing to 1' in capsys.readouterr().err
+    assert not (tmp_path / 'meta.json').exists()

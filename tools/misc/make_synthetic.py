@@ -19,11 +19,10 @@ import time
 try:
     import nucseg  # noqa: F401
 except ImportError:  # run from a source checkout without installation
-    sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..',
-                                            '..')))
+    sys.path.insert(0,
+                    osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
-from nucseg.datasets.synthetic import (DOMAINS, list_domains,  # noqa: E402
-                                       make_dataset)
+import nucseg.datasets.synthetic as synthetic  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -66,9 +65,9 @@ def parse_args(argv=None) -> argparse.Namespace:
             parser.error('--out is required (unless --list-domains)')
         if len(args.size) not in (1, 2):
             parser.error('--size takes S or H W')
-        if args.domain not in DOMAINS:
+        if args.domain not in synthetic.DOMAINS:
             parser.error(f'unknown domain {args.domain!r}; valid domains: '
-                         f'{", ".join(list_domains())}')
+                         f'{", ".join(synthetic.list_domains())}')
     return args
 
 
@@ -76,14 +75,14 @@ def main(argv=None) -> int:
     """Entry point; returns the process exit code."""
     args = parse_args(argv)
     if args.list_domains:
-        for name in list_domains():
-            spec = DOMAINS[name]
+        for name in synthetic.list_domains():
+            spec = synthetic.DOMAINS[name]
             print(f'{name:12s} [{spec.modality}] {spec.description}')
         return 0
     size = args.size[0] if len(args.size) == 1 else tuple(args.size)
     t0 = time.perf_counter()
     try:
-        meta = make_dataset(
+        meta = synthetic.make_dataset(
             args.out,
             args.domain,
             num=args.num,
@@ -99,7 +98,7 @@ def main(argv=None) -> int:
     counts = ', '.join(f'{k} {v}' for k, v in meta['split_counts'].items())
     print(f'wrote {meta["num"]} {meta["domain"]} images of '
           f'{meta["size"][0]}x{meta["size"][1]} to {args.out} '
-          f'({counts}; {n_inst} instances) in {dt:.1f} s')
+          f'({counts}; {n_inst} instances) in {dt:.2f} s')
     return 0
 
 

@@ -16,7 +16,6 @@ Everything lands in ``--work-dir`` (default ``work_dirs/demo``)::
 import argparse
 import glob
 import json
-import os
 import os.path as osp
 import subprocess
 import sys

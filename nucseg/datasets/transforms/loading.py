@@ -1,6 +1,4 @@
 """Loading transforms for the nuclei on-disk convention."""
-from typing import Optional
-
 import numpy as np
 from mmcv.transforms import BaseTransform
 
