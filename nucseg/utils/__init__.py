@@ -1,10 +1,11 @@
 from .checkpoint import register_safe_globals
 from .io import (ImageReadError, LabelError, check_pair, read_image,
                  read_label, to_rgb_uint8, write_image, write_label)
+from .labels import relabel_sequential
 from .setup_env import register_all_modules
 
 __all__ = [
     'register_all_modules', 'register_safe_globals', 'ImageReadError',
     'LabelError', 'read_image', 'read_label', 'write_image', 'write_label',
-    'to_rgb_uint8', 'check_pair'
+    'to_rgb_uint8', 'check_pair', 'relabel_sequential'
 ]

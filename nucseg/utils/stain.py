@@ -1,8 +1,10 @@
 """Stain operations for H&E images (Beer-Lambert optical density).
 
-One implementation shared by data augmentation, the synthetic generator and
-the stain priors of SPROUT / CyC-PDAM. Colour deconvolution follows Ruifrok
-& Johnston (2001) as implemented in :func:`skimage.color.rgb2hed`.
+One implementation for data augmentation (``HEDStainJitter``) and the stain
+priors of the methods (SPROUT, CyC-PDAM). Colour deconvolution uses
+Ruifrok & Johnston's (2001) stain matrix as in :mod:`skimage.color`. The
+synthetic generator renders with its own per-channel illumination model
+(``nucseg.datasets.synthetic.render_he``).
 """
 
 import numpy as np

@@ -22,7 +22,7 @@ from nucseg.datasets.converters import (AnnotationError,
                                         load_mat_inst_map, paint_instances,
                                         parse_monuseg_xml, relabel_sequential,
                                         rle_decode, rle_encode)
-from nucseg.datasets.converters.common import write_sample
+from nucseg.datasets.converters.layout import write_sample
 from nucseg.datasets.converters.monuseg import rasterize_polygon
 from nucseg.utils.io import LabelError, read_image, read_label
 

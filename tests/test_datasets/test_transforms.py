@@ -5,8 +5,7 @@ import torch
 from nucseg.datasets.transforms import (GenerateNucleiTarget,
                                         HEDStainJitter, PackNucleiInputs,
                                         RandomFlipRot90, RandomInstanceCrop,
-                                        nuclei_boundaries,
-                                        relabel_sequential)
+                                        nuclei_boundaries)
 
 
 def _results(h=40, w=50, seed=0):
@@ -24,15 +23,6 @@ def _consistent(res):
     """Image and instance map still describe the same pixels."""
     img, inst = res['img'], res['gt_instance_map']
     assert img.shape[:2] == inst.shape == tuple(res['img_shape'])
-
-
-def test_relabel_sequential():
-    m = np.array([[0, 5, 5], [9, 0, 2]])
-    out = relabel_sequential(m)
-    assert out.dtype == np.int32
-    np.testing.assert_array_equal(out, [[0, 2, 2], [3, 0, 1]])
-    np.testing.assert_array_equal(
-        relabel_sequential(np.array([[4, 4]])), [[1, 1]])
 
 
 def test_random_crop_pads_small_images_and_keeps_pairs():
@@ -131,3 +121,21 @@ def test_pack_carries_instances_and_domain():
     assert sample.metainfo['is_primary'] is False
     as_dict = sample.to_dict()
     assert 'gt_instance_map' in as_dict
+
+
+def test_mmseg_resize_keeps_instance_maps_in_nucseg_scope():
+    """mmseg's (Random)Resize, built in the nucseg scope, resizes every
+    seg field with nearest interpolation, so ids survive unchanged."""
+    from nucseg.registry import TRANSFORMS
+    from nucseg.utils import register_all_modules
+    register_all_modules()
+    np.random.seed(0)
+    for cfg in (dict(type='Resize', scale=(100, 80), keep_ratio=True),
+                dict(type='RandomResize', scale=(50, 40),
+                     ratio_range=(0.5, 2.0), keep_ratio=True)):
+        res = _results()
+        res['gt_instance_map'][res['gt_instance_map'] == 7] = 70000
+        out = TRANSFORMS.build(cfg)(res)
+        _consistent(out)
+        assert out['gt_instance_map'].dtype == np.int32
+        assert sorted(np.unique(out['gt_instance_map'])) == [0, 1, 2, 70000]

@@ -19,10 +19,10 @@ except ImportError:  # running from a source checkout without install
     sys.path.insert(
         0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from nucseg.datasets.converters.common import (  # noqa: E402
-    add_common_cli_args, run_cli)
 from nucseg.datasets.converters.cryonuseg import (  # noqa: E402
     ANNOTATORS, convert_cryonuseg)
+from nucseg.datasets.converters.runner import (  # noqa: E402
+    add_common_cli_args, run_cli)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -18,7 +18,7 @@ except ImportError:  # running from a source checkout without install
     sys.path.insert(
         0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from nucseg.datasets.converters.common import (  # noqa: E402
+from nucseg.datasets.converters.runner import (  # noqa: E402
     add_common_cli_args, run_cli)
 from nucseg.datasets.converters.tnbc import convert_tnbc  # noqa: E402
 

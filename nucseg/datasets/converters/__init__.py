@@ -5,16 +5,22 @@ writes ``<out>/images/<name>.png``, ``<out>/labels/<name>.png`` (uint16
 instance map) and ``<out>/splits/<split>.txt``. They depend on numpy,
 OpenCV, SciPy and Pillow only (no torch); the command-line front ends are
 ``tools/dataset_converters/<format>.py``.
+
+Shared pieces: :mod:`.errors` (exceptions), :mod:`.painting` (label maps
+from masks and regions), :mod:`.layout` (finding source files, writing
+samples and split files) and :mod:`.runner` (running a conversion and its
+command line).
 """
+from nucseg.utils.labels import relabel_sequential
 from .bbbc039 import convert_bbbc039, decode_bbbc039_mask
-from .common import (AnnotationError, ConversionSummary,
-                     MissingAnnotationError, PaintReport, SourceLayoutError,
-                     label_by_value, label_components, paint_instances,
-                     relabel_sequential)
 from .cpm17 import convert_cpm17, load_mat_inst_map
 from .cryonuseg import convert_cryonuseg
 from .dsb2018 import convert_dsb2018, read_rle_csv, rle_decode, rle_encode
+from .errors import AnnotationError, MissingAnnotationError, SourceLayoutError
 from .monuseg import convert_monuseg, parse_monuseg_xml, read_monuseg_regions
+from .painting import (PaintReport, label_by_value, label_components,
+                       paint_instances)
+from .runner import ConversionSummary
 from .tnbc import convert_tnbc
 
 __all__ = [

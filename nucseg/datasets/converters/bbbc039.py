@@ -32,10 +32,11 @@ import numpy as np
 from PIL import Image
 
 from nucseg.utils.io import ImageReadError, read_image
-from .common import (ConversionSummary, Sample, SampleResult,
-                     SourceLayoutError, find_subdir, label_by_value,
-                     list_files, pair_by_stem, read_split_file,
-                     run_conversion, write_sample)
+from .errors import SourceLayoutError
+from .layout import (Sample, find_subdir, list_files, pair_by_stem,
+                     read_split_file, write_sample)
+from .painting import label_by_value
+from .runner import ConversionSummary, SampleResult, run_conversion
 
 PathLike = Union[str, os.PathLike]
 

@@ -27,10 +27,10 @@ import scipy.io
 from scipy.io.matlab import MatReadError
 
 from nucseg.utils.io import read_image
-from .common import (AnnotationError, ConversionSummary, Sample,
-                     SampleResult, SourceLayoutError, find_subdir,
-                     list_files, pair_by_stem, relabel_sequential,
-                     run_conversion, write_sample)
+from nucseg.utils.labels import relabel_sequential
+from .errors import AnnotationError, SourceLayoutError
+from .layout import Sample, find_subdir, list_files, pair_by_stem, write_sample
+from .runner import ConversionSummary, SampleResult, run_conversion
 
 PathLike = Union[str, os.PathLike]
 

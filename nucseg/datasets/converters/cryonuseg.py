@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
 from nucseg.utils.io import read_image, read_label
-from .common import (ConversionSummary, Sample, SampleResult,
-                     SourceLayoutError, find_subdir, list_files,
-                     pair_by_stem, relabel_sequential, run_conversion,
-                     write_sample)
+from nucseg.utils.labels import relabel_sequential
+from .errors import SourceLayoutError
+from .layout import Sample, find_subdir, list_files, pair_by_stem, write_sample
+from .runner import ConversionSummary, SampleResult, run_conversion
 
 PathLike = Union[str, os.PathLike]
 

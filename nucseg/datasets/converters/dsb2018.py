@@ -18,7 +18,7 @@ right (column-major), so pixel ``k`` is row ``(k - 1) % H``, column
 
 Masks are supposed not to overlap, but the data has annotation errors:
 instances are painted with
-:func:`~nucseg.datasets.converters.common.paint_instances` (smaller wins,
+:func:`~nucseg.datasets.converters.painting.paint_instances` (smaller wins,
 fully hidden ones get pixels back, empty ones are reported as dropped).
 Outputs are named by ImageId; every name goes to ``split`` (default
 ``train``).
@@ -32,10 +32,10 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from nucseg.utils.io import read_image, read_label
-from .common import (AnnotationError, ConversionSummary,
-                     MissingAnnotationError, Sample, SampleResult,
-                     SourceLayoutError, list_files, paint_instances,
-                     run_conversion, write_sample)
+from .errors import AnnotationError, MissingAnnotationError, SourceLayoutError
+from .layout import Sample, list_files, write_sample
+from .painting import paint_instances
+from .runner import ConversionSummary, SampleResult, run_conversion
 
 PathLike = Union[str, os.PathLike]
 

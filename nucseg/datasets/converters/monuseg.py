@@ -35,10 +35,10 @@ import cv2
 import numpy as np
 
 from nucseg.utils.io import read_image
-from .common import (AnnotationError, ConversionSummary, PaintReport,
-                     Sample, SampleResult, SourceLayoutError, find_subdir,
-                     list_files, paint_instances, pair_by_stem,
-                     run_conversion, write_sample)
+from .errors import AnnotationError, SourceLayoutError
+from .layout import Sample, find_subdir, list_files, pair_by_stem, write_sample
+from .painting import PaintReport, paint_instances
+from .runner import ConversionSummary, SampleResult, run_conversion
 
 PathLike = Union[str, os.PathLike]
 
@@ -159,7 +159,7 @@ def parse_monuseg_xml(
     * overlapping regions are painted from the largest to the smallest,
       so a small nucleus overlapping a large one keeps its pixels;
     * a region hidden completely by others gets pixels given back
-      (:func:`~nucseg.datasets.converters.common.paint_instances`);
+      (:func:`~nucseg.datasets.converters.painting.paint_instances`);
     * only a region with no pixel at all (no vertices, or entirely
       outside the image) can be lost; it is reported in a warning naming
       the file and Region Id, and in the report.

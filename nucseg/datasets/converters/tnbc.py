@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
 from nucseg.utils.io import read_image, read_label
-from .common import (ConversionSummary, Sample, SampleResult,
-                     SourceLayoutError, label_components, list_files,
-                     pair_by_stem, run_conversion, write_sample)
+from .errors import SourceLayoutError
+from .layout import Sample, list_files, pair_by_stem, write_sample
+from .painting import label_components
+from .runner import ConversionSummary, SampleResult, run_conversion
 
 PathLike = Union[str, os.PathLike]
 

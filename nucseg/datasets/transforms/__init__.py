@@ -1,13 +1,12 @@
 from .formatting import PackNucleiInputs
-from .loading import (LoadInstanceAnnotations, LoadNucleiImageFromFile,
-                      relabel_sequential)
+from .loading import LoadInstanceAnnotations, LoadNucleiImageFromFile
 from .transforms import (GenerateNucleiTarget, HEDStainJitter,
                          RandomFlipRot90, RandomInstanceCrop,
                          nuclei_boundaries)
 
 __all__ = [
     'LoadNucleiImageFromFile', 'LoadInstanceAnnotations',
-    'relabel_sequential', 'RandomInstanceCrop', 'RandomFlipRot90',
+    'RandomInstanceCrop', 'RandomFlipRot90',
     'HEDStainJitter', 'GenerateNucleiTarget', 'nuclei_boundaries',
     'PackNucleiInputs'
 ]

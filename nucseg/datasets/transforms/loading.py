@@ -4,6 +4,7 @@ from mmcv.transforms import BaseTransform
 
 from nucseg.registry import TRANSFORMS
 from nucseg.utils.io import check_pair, read_image, read_label
+from nucseg.utils.labels import relabel_sequential
 
 
 @TRANSFORMS.register_module()
@@ -71,11 +72,3 @@ class LoadInstanceAnnotations(BaseTransform):
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(relabel={self.relabel})'
-
-
-def relabel_sequential(inst: np.ndarray) -> np.ndarray:
-    """Renumber the positive ids of an ``HxW`` map to ``1..N`` (int32)."""
-    ids, inv = np.unique(inst, return_inverse=True)
-    if ids.size and ids[0] == 0:
-        return inv.reshape(inst.shape).astype(np.int32)
-    return (inv + 1).reshape(inst.shape).astype(np.int32)

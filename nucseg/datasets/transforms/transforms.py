@@ -3,6 +3,10 @@
 Every geometric transform here is applied to ``results['img']`` and to all
 keys in ``results['seg_fields']`` (instance maps, semantic targets) with
 nearest-neighbour semantics, so instance ids are never interpolated.
+
+For rescaling use mmseg's ``Resize`` / ``RandomResize`` in the ``nucseg``
+scope: they resize every key of ``seg_fields`` with nearest interpolation
+(mmcv's own ``Resize`` only handles ``gt_seg_map``).
 """
 from typing import Optional, Sequence, Tuple, Union
 

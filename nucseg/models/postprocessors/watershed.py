@@ -12,9 +12,10 @@ from mmengine.structures import PixelData
 from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
 from skimage.morphology import remove_small_holes, remove_small_objects
-from skimage.segmentation import relabel_sequential, watershed
+from skimage.segmentation import watershed
 
 from nucseg.registry import TASK_UTILS
+from nucseg.utils.labels import relabel_sequential
 
 ArrayLike = Union[torch.Tensor, np.ndarray]
 
@@ -39,7 +40,7 @@ def _finish(inst: np.ndarray, min_area: int) -> np.ndarray:
         small = areas < min_area
         small[0] = False
         inst = np.where(small[inst], 0, inst)
-    return relabel_sequential(inst)[0].astype(np.int32)
+    return relabel_sequential(inst)
 
 
 @TASK_UTILS.register_module()
