@@ -4,24 +4,11 @@
 #       --split test
 # 1000x1000 H&E tiles at 40x; training crops of 256 px, sliding-window
 # inference on the full tiles.
+_base_ = ['./nuclei_pipelines.py']
 dataset_type = 'NucleiDataset'
 data_root = 'data/monuseg'
-crop_size = (256, 256)
-train_pipeline = [
-    dict(type='LoadNucleiImageFromFile'),
-    dict(type='LoadInstanceAnnotations'),
-    dict(type='RandomInstanceCrop', crop_size=crop_size, fg_prob=0.5),
-    dict(type='RandomFlipRot90'),
-    dict(type='HEDStainJitter', alpha=0.05, beta=0.02),
-    dict(type='GenerateNucleiTarget', mode='contour'),
-    dict(type='PackNucleiInputs'),
-]
-test_pipeline = [
-    dict(type='LoadNucleiImageFromFile'),
-    dict(type='LoadInstanceAnnotations'),
-    dict(type='GenerateNucleiTarget', mode='contour'),
-    dict(type='PackNucleiInputs'),
-]
+train_pipeline = {{_base_.train_pipeline}}
+test_pipeline = {{_base_.test_pipeline}}
 train_dataloader = dict(
     batch_size=8,
     num_workers=4,
@@ -44,8 +31,3 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = [
-    dict(type='InstanceMetric'),
-    dict(type='SemanticMetric', prefix='pixel'),
-]
-test_evaluator = val_evaluator
