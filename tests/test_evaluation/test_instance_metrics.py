@@ -313,8 +313,8 @@ def test_dense_and_sparse_pair_tables_agree(monkeypatch):
     rng = np.random.default_rng(8)
     gt = random_instance_map((300, 300), 200, rng, axes=(3.0, 7.0))
     pred = perturb_instance_map(gt, rng)
-    g, n_gt = im_module._dense_index(gt)
-    p, n_pred = im_module._dense_index(pred)
+    g, n_gt = im_module.dense_index(gt)
+    p, n_pred = im_module.dense_index(pred)
     overlap = np.count_nonzero((g > 0) & (p > 0))
     assert overlap < n_gt * n_pred <= im_module._DENSE_PAIR_CELLS
     dense = im_module._pair_table(g, p, n_gt, n_pred)

@@ -26,6 +26,8 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from nucseg.utils.labels import dense_index, relabel_sequential
+
 __all__ = [
     'INSTANCE_METRIC_NAMES', 'check_label_map', 'remap_label',
     'instance_metrics'
@@ -35,9 +37,6 @@ __all__ = [
 INSTANCE_METRIC_NAMES = ('aji', 'aji_plus', 'dq', 'sq', 'pq', 'dice',
                          'obj_f1')
 
-# Ids up to this bound (or up to 4x the pixel count) are renumbered with a
-# look-up table; larger ids fall back to sorting with ``np.unique``.
-_LUT_MAX_ID = 1 << 22
 # The pair table is counted with a dense ``np.bincount`` when it has at
 # most this many cells or no more cells than overlapping pixels; otherwise
 # (many instances, little overlap) ``np.unique`` over the pair codes is
@@ -77,38 +76,6 @@ def check_label_map(label: np.ndarray, name: str) -> np.ndarray:
     return label
 
 
-def _dense_index(label: np.ndarray) -> Tuple[np.ndarray, int]:
-    """Renumber a validated label map to 0..n, order of ids preserved.
-
-    Args:
-        label (np.ndarray): Non-negative integer label map, any shape.
-
-    Returns:
-        tuple[np.ndarray, int]: The flattened renumbered map (integer
-        dtype castable to intp, 0 stays background, the k-th smallest
-        positive id becomes k) and the number n of instances.
-    """
-    flat = label.ravel()
-    if flat.size == 0:
-        return np.zeros(0, np.intp), 0
-    max_id = int(flat.max())
-    if max_id <= max(_LUT_MAX_ID, 4 * flat.size):
-        if not np.can_cast(flat.dtype, np.intp):
-            flat = flat.astype(np.intp)
-        present = np.bincount(flat, minlength=max_id + 1) > 0
-        present[0] = False
-        lut = np.cumsum(present, dtype=np.intp)
-        n = int(lut[-1])
-        if n == max_id:  # already 1..n: no renumbering needed
-            return flat, n
-        return lut[flat], n
-    ids, inverse = np.unique(flat, return_inverse=True)
-    inverse = inverse.astype(np.intp, copy=False).ravel()
-    if ids[0] != 0:
-        inverse += 1
-    return inverse, int(np.count_nonzero(ids))
-
-
 def remap_label(label: np.ndarray) -> np.ndarray:
     """Renumber instance ids to 1..n, keeping their order (HoVer-Net).
 
@@ -120,9 +87,7 @@ def remap_label(label: np.ndarray) -> np.ndarray:
         np.ndarray: int32 label map of shape (H, W) with the k-th smallest
         positive id replaced by k and 0 kept as background.
     """
-    label = check_label_map(label, 'label')
-    index, _ = _dense_index(label)
-    return index.reshape(label.shape).astype(np.int32, copy=True)
+    return relabel_sequential(check_label_map(label, 'label'))
 
 
 def _pair_table(g: np.ndarray, p: np.ndarray, n_gt: int, n_pred: int
@@ -262,8 +227,8 @@ def instance_metrics(gt: np.ndarray,
     if not 0.0 <= match_iou <= 1.0:
         raise ValueError(f'match_iou must be in [0, 1], got {match_iou}')
 
-    g, n_gt = _dense_index(gt)
-    p, n_pred = _dense_index(pred)
+    g, n_gt = dense_index(gt)
+    p, n_pred = dense_index(pred)
     if n_gt == 0 and n_pred == 0:
         out = {name: 1.0 for name in INSTANCE_METRIC_NAMES}
         out.update(tp=0, fp=0, fn=0)
