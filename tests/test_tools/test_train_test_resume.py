@@ -49,3 +49,30 @@ def test_train_test_and_resume(synthetic_he, repo_root, tmp_path):
     assert sorted(p.stem for p in out.glob('*.png')) == sorted(test_names)
     panels = glob.glob(str(tmp_path / 'test' / '*' / 'vis' / '*.png'))
     assert len(panels) == len(test_names)
+
+    # tools/infer.py on the raw test images (a folder with one broken
+    # file) gives the same label maps as tools/test.py --out.
+    import shutil
+    import subprocess
+    import sys
+
+    from nucseg.utils.io import read_label
+    inp = tmp_path / 'infer_in'
+    inp.mkdir()
+    for name in test_names:
+        shutil.copy(osp.join(synthetic_he, 'images', f'{name}.png'), inp)
+    (inp / 'broken.png').write_bytes(b'not a png')
+    infer_out = tmp_path / 'infer_out'
+    proc = subprocess.run(
+        [sys.executable, 'tools/infer.py', CONFIG, str(inp), '--out',
+         str(infer_out), '--checkpoint', str(work / 'iter_6.pth'),
+         '--device', 'cpu', '--cfg-options', *opts],
+        cwd=repo_root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert 'broken.png' in proc.stderr
+    assert sorted(p.stem for p in infer_out.glob('*.png')) == sorted(
+        test_names)
+    for name in test_names:
+        a = read_label(infer_out / f'{name}.png')
+        b = read_label(out / f'{name}.png')
+        assert (a == b).all(), name

@@ -1,4 +1,9 @@
+from .discriminator_accuracy_hook import DiscriminatorAccuracyHook
+from .grl_lambda_hook import GRLLambdaHook
 from .instance_overlay_hook import InstanceOverlayHook
 from .save_instance_maps_hook import SaveInstanceMapsHook
 
-__all__ = ['InstanceOverlayHook', 'SaveInstanceMapsHook']
+__all__ = [
+    'InstanceOverlayHook', 'SaveInstanceMapsHook', 'GRLLambdaHook',
+    'DiscriminatorAccuracyHook'
+]
