@@ -45,7 +45,9 @@ class LoadNucleiImageFromFile(BaseTransform):
 class LoadInstanceAnnotations(BaseTransform):
     """Load an instance label map and check it against the image.
 
-    Required keys: ``seg_map_path`` (and ``img`` for the size check).
+    Required keys: ``seg_map_path`` (and ``ori_shape`` or ``img`` for the
+    size check; with ``ori_shape`` the labels may be loaded after the image
+    was resized, as mmseg test pipelines do).
     Added keys: ``gt_instance_map`` (``HxW`` int32), ``seg_fields``.
 
     Args:
@@ -59,9 +61,15 @@ class LoadInstanceAnnotations(BaseTransform):
     def transform(self, results: dict) -> dict:
         path = results['seg_map_path']
         inst = read_label(path)
-        if 'img' in results:
-            check_pair(results['img'], inst, results.get('img_path', '?'),
-                       path)
+        # Compare with the image as read (``ori_shape``), so that test
+        # pipelines may resize the image before loading the labels.
+        ref = None
+        if 'ori_shape' in results:
+            ref = np.empty(tuple(results['ori_shape'][:2]) + (0, ))
+        elif 'img' in results:
+            ref = results['img']
+        if ref is not None:
+            check_pair(ref, inst, results.get('img_path', '?'), path)
         if self.relabel:
             inst = relabel_sequential(inst)
         results['gt_instance_map'] = inst
