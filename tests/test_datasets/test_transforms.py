@@ -139,3 +139,34 @@ def test_mmseg_resize_keeps_instance_maps_in_nucseg_scope():
         _consistent(out)
         assert out['gt_instance_map'].dtype == np.int32
         assert sorted(np.unique(out['gt_instance_map'])) == [0, 1, 2, 70000]
+
+
+def test_sam_test_pipeline_keeps_labels_at_original_size(synthetic_he,
+                                                          repo_root):
+    """SAM test pipelines resize the image, then load the labels: the
+    size check uses ``ori_shape`` and the labels stay unresized; a label
+    of another size is still refused, naming both files."""
+    from mmengine.config import Config
+    from mmengine.dataset import Compose
+
+    from nucseg.utils import LabelError, register_all_modules, write_label
+    register_all_modules()
+    cfg = Config.fromfile(
+        repo_root / 'configs/_base_/datasets/sam_pipelines.py')
+    steps = [dict(t) for t in cfg.sam_test_pipeline]
+    steps[1]['scale'] = (128, 128)
+    pipe = Compose(steps)
+    img = f'{synthetic_he}/images/he_kumar_0000.png'
+    lab = f'{synthetic_he}/labels/he_kumar_0000.png'
+    out = pipe(dict(img_path=img, seg_map_path=lab))
+    assert tuple(out['inputs'].shape) == (3, 128, 128)
+    sample = out['data_samples']
+    assert tuple(sample.gt_instance_map.shape) == (64, 64)
+    assert tuple(sample.gt_sem_seg.shape) == (64, 64)
+    assert tuple(sample.ori_shape) == (64, 64)
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        bad = f'{tmp}/bad.png'
+        write_label(bad, np.ones((32, 64), np.int32))
+        with pytest.raises(LabelError, match='bad.png'):
+            pipe(dict(img_path=img, seg_map_path=bad))
