@@ -52,8 +52,8 @@ def test_grl_lambda_hook_errors():
 
 def test_discriminator_accuracy_per_domain():
     model = _Model()
-    runner = _runner(model)
-    hook = DiscriminatorAccuracyHook()
+    runner = _runner(model, it=0)
+    hook = DiscriminatorAccuracyHook(interval=2)
     # primary: 2 right of 2; tnbc: 1 right of 2; cryo: 0 of 1.
     model.last_domain_logits = dict(
         logits=torch.tensor([2.0, 0.5, -1.0, 3.0, 1.0]),
@@ -61,16 +61,26 @@ def test_discriminator_accuracy_per_domain():
         domain=['monuseg', 'monuseg', 'tnbc', 'tnbc', 'cryo'])
     hook.after_train_iter(runner, 0)
     hub = runner.message_hub
-    assert hub.get_scalar('train/disc_acc_monuseg').mean() == 100.0
-    assert hub.get_scalar('train/disc_acc_tnbc').mean() == 50.0
-    assert hub.get_scalar('train/disc_acc_cryo').mean() == 0.0
+
+    def acc(name):
+        return hub.get_scalar(f'train/disc_acc_{name}').current()
+
+    assert (acc('monuseg'), acc('tnbc'), acc('cryo')) == (100., 50., 0.)
     assert model.last_domain_logits is None  # consumed
-    # Second batch: tnbc 2 of 2 -> window accuracy 3 / 4.
+    # Second batch of the window: tnbc 2 of 2 -> 3 of 4 over the window.
     model.last_domain_logits = dict(
         logits=torch.tensor([-1.0, -2.0]),
         is_primary=torch.tensor([False, False]),
         domain=['tnbc', 'tnbc'])
+    runner.iter = 1
     hook.after_train_iter(runner, 1)
-    assert hub.get_scalar('train/disc_acc_tnbc').mean() == 75.0
-    # Nothing recorded (e.g. alignment off): no-op.
+    assert acc('tnbc') == 75.0 and acc('monuseg') == 100.0
+    # A new window starts from scratch.
+    runner.iter = 2
+    model.last_domain_logits = dict(
+        logits=torch.tensor([1.0]), is_primary=torch.tensor([False]),
+        domain=['tnbc'])
     hook.after_train_iter(runner, 2)
+    assert acc('tnbc') == 0.0
+    with pytest.raises(ValueError, match='interval'):
+        DiscriminatorAccuracyHook(interval=0)

@@ -2,11 +2,11 @@
 # input size, binary nucleus target. At test time the labels are loaded
 # after the resize, so metrics are computed at the original image size
 # (the segmentor resizes its prediction back to ``ori_shape``).
-sam_image_size = 1024
+sam_pipeline_size = 1024
 sam_train_pipeline = [
     dict(type='LoadNucleiImageFromFile'),
     dict(type='LoadInstanceAnnotations'),
-    dict(type='Resize', scale=(sam_image_size, sam_image_size),
+    dict(type='Resize', scale=(sam_pipeline_size, sam_pipeline_size),
          keep_ratio=False),
     dict(type='RandomFlipRot90'),
     dict(type='GenerateNucleiTarget', mode='binary'),
@@ -14,7 +14,7 @@ sam_train_pipeline = [
 ]
 sam_test_pipeline = [
     dict(type='LoadNucleiImageFromFile'),
-    dict(type='Resize', scale=(sam_image_size, sam_image_size),
+    dict(type='Resize', scale=(sam_pipeline_size, sam_pipeline_size),
          keep_ratio=False),
     dict(type='LoadInstanceAnnotations'),
     dict(type='GenerateNucleiTarget', mode='binary'),

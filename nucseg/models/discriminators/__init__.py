@@ -1,0 +1,3 @@
+from .domain_discriminator import DomainDiscriminator
+
+__all__ = ['DomainDiscriminator']

@@ -1,0 +1,3 @@
+from .spgen import SPGen
+
+__all__ = ['SPGen']
