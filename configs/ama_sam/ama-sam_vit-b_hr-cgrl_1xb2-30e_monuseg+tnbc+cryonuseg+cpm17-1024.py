@@ -25,6 +25,7 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset={{_base_.monuseg_test}})
 test_dataloader = val_dataloader
+log_processor = dict(by_epoch=True)
 # Sec. 3.5: 2e-4 for 40 images, inversely proportional to the image count.
 optim_wrapper = dict(optimizer=dict(lr=2e-4 * 40 / num_train_images))
 custom_hooks = [
