@@ -1,3 +1,10 @@
+from .partial_ot import PartialOTInfo, partial_ot
+from .pot_scan import POTScan, POTScanResult, POTScanStep, activation_maps
+from .prototypes import cosine_cost, kmeans_prototypes
 from .spgen import SPGen
 
-__all__ = ['SPGen']
+__all__ = [
+    'SPGen', 'partial_ot', 'PartialOTInfo', 'kmeans_prototypes',
+    'cosine_cost', 'POTScan', 'POTScanResult', 'POTScanStep',
+    'activation_maps'
+]
