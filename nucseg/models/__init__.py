@@ -1,5 +1,6 @@
 from .backbones import *  # noqa: F401,F403
 from .discriminators import *  # noqa: F401,F403
+from .extractors import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
