@@ -27,10 +27,10 @@ two ways:
           = q . k * scale + B
 
   and ``v`` is zero-padded to the same width (the fused CPU kernel needs
-  equal head sizes); SDPA runs without a mask (``scale=1``) and the padding
-  is sliced off. No ``N x N`` tensor is ever stored, also in training, at
-  the price of ``C + H + W`` instead of ``C`` channels per head in both
-  matrix products.
+  equal head sizes; all three are padded to a multiple of 8); SDPA runs
+  without a mask (``scale=1``) and the padding is sliced off. No ``N x N``
+  tensor is ever stored, also in training, at the price of about ``C + H
+  + W`` instead of ``C`` channels per head in both matrix products.
 
 Both are equal to the native attention up to float rounding (tested to
 1e-5 in fp32). :func:`set_attn_impl` swaps the implementation of every
@@ -116,9 +116,14 @@ def _fold_rel_pos(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     codes = torch.cat(
         [eye_h.repeat_interleave(k_w, dim=0),
          eye_w.repeat(k_h, 1)], dim=-1)  # (k_h * k_w, k_h + k_w)
-    q_aug = torch.cat([q * scale, rel_h, rel_w], dim=-1)
-    k_aug = torch.cat([k, codes.expand(*k.shape[:-1], -1)], dim=-1)
-    v_aug = F.pad(v, (0, k_h + k_w))
+    # Zero columns up to a multiple of 8 (alignment of fused GPU kernels);
+    # they add nothing to the dot products.
+    extra = k_h + k_w
+    pad = -(q.shape[-1] + extra) % 8
+    q_aug = F.pad(torch.cat([q * scale, rel_h, rel_w], dim=-1), (0, pad))
+    k_aug = F.pad(
+        torch.cat([k, codes.expand(*k.shape[:-1], -1)], dim=-1), (0, pad))
+    v_aug = F.pad(v, (0, extra + pad))
     return q_aug, k_aug, v_aug
 
 
