@@ -3,6 +3,7 @@ from .discriminators import *  # noqa: F401,F403
 from .extractors import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
+from .mask_generators import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .postprocessors import *  # noqa: F401,F403
 from .prompters import *  # noqa: F401,F403

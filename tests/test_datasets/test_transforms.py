@@ -141,8 +141,8 @@ def test_mmseg_resize_keeps_instance_maps_in_nucseg_scope():
         assert sorted(np.unique(out['gt_instance_map'])) == [0, 1, 2, 70000]
 
 
-def test_sam_test_pipeline_keeps_labels_at_original_size(synthetic_he,
-                                                          repo_root):
+def test_sam_test_pipeline_keeps_labels_at_original_size(
+        synthetic_he, repo_root):
     """SAM test pipelines resize the image, then load the labels: the
     size check uses ``ori_shape`` and the labels stay unresized; a label
     of another size is still refused, naming both files."""

@@ -47,8 +47,8 @@ def _state(path):
                       weights_only=True)['state_dict']
 
 
-def test_train_and_test_synthetic_three_domains(synthetic_domains,
-                                                 repo_root, tmp_path):
+def test_train_and_test_synthetic_three_domains(
+        synthetic_domains, repo_root, tmp_path):
     work = tmp_path / 'work'
     opts = _options(synthetic_domains, iters=4, interval=2)
     proc = run_tool(['tools/train.py', CONFIG, '--work-dir', str(work),

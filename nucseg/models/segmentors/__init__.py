@@ -1,4 +1,5 @@
 from .ama_sam import AMASAM
 from .nuclei_encoder_decoder import NucleiEncoderDecoder
+from .sprout import SPROUT
 
-__all__ = ['NucleiEncoderDecoder', 'AMASAM']
+__all__ = ['NucleiEncoderDecoder', 'AMASAM', 'SPROUT']

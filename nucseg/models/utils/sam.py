@@ -98,7 +98,10 @@ def load_sam_state_dict(filename: str,
     }
     if prefix is None:
         return ckpt
-    part = {k[len(prefix):]: v for k, v in ckpt.items() if k.startswith(prefix)}
+    part = {
+        k[len(prefix):]: v
+        for k, v in ckpt.items() if k.startswith(prefix)
+    }
     if not part:
         heads = sorted({k.split('.')[0] for k in ckpt})
         raise SamCheckpointError(

@@ -1,0 +1,9 @@
+# Weight-free SPROUT on MoNuSeg (nothing to download but the data):
+#   python tools/test.py configs/sprout/sprout_weightfree_monuseg-1024.py
+#   python tools/infer.py configs/sprout/sprout_weightfree_monuseg-1024.py \
+#       IMAGE_OR_FOLDER --out preds
+_base_ = [
+    '../_base_/models/sprout_weightfree.py',
+    '../_base_/datasets/sprout_nuclei.py', '../_base_/default_runtime.py'
+]
+custom_hooks = []

@@ -1,0 +1,255 @@
+"""SPROUT: training-free nuclear instance segmentation (Sec. 3, Fig. 2)."""
+from typing import Dict, List, Optional
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.structures import PixelData
+from mmseg.models.segmentors import BaseSegmentor
+from mmseg.utils import ConfigType, OptConfigType, OptSampleList, SampleList
+from skimage.filters import threshold_otsu
+from skimage.morphology import remove_small_holes, remove_small_objects
+from torch import Tensor
+
+from nucseg.models.prompters.point_prompts import (expanded_background,
+                                                   negative_points,
+                                                   positive_points)
+from nucseg.models.prompters.pot_scan import activation_maps
+from nucseg.registry import MODELS, TASK_UTILS
+from nucseg.utils.stain import stain_priors
+
+__all__ = ['SPROUT', 'grid_mask']
+
+
+def grid_mask(mask: np.ndarray, shape, min_fraction: float = 0.5
+              ) -> np.ndarray:
+    """Downsample an ``HxW`` bool mask to a feature grid by area fraction.
+
+    A cell is on when at least ``min_fraction`` of its pixels are.
+    """
+    frac = cv2.resize(mask.astype(np.float32), (shape[1], shape[0]),
+                      interpolation=cv2.INTER_AREA)
+    return frac >= min_fraction
+
+
+@MODELS.register_module()
+class SPROUT(BaseSegmentor):
+    """Training-free SPROUT pipeline as an mmseg segmentor (predict only).
+
+    For each image (``HxWx3`` RGB at the resolution the test pipeline
+    gives, e.g. MoNuSeg resized to 1024)::
+
+        priors   = stain_priors(img)              # H, Otsu, fg/bg refs
+        feats    = extractor(img)                 # D x h x w feature grid
+        scan     = pot_scan(feats, refs, to_fg)   # Eq. 3-4, progressive rho
+        to_fg(T) = Otsu(CRF(resize(activation_maps(T))))  # + clean-up
+        pos      = positive_points([fg_ref, fg])  # watershed centroids
+        neg      = negative_points(~expand(fg_expanded))  # 24 px grid
+        cands    = mask_generator(img, pos, neg)  # SAM or watershed
+        inst     = nms(cands, h_map)              # Alg. 3, label map
+
+    Nothing is trained; :meth:`loss` raises. ``tools/test.py CONFIG``
+    evaluates it without a checkpoint and ``tools/infer.py`` writes label
+    maps. The prediction is resized (nearest) to ``ori_shape``.
+
+    Args:
+        extractor (dict): Feature extractor (``MODELS``) mapping a
+            ``B x 3 x H x W`` RGB tensor in ``[0, 255]`` to ``B x D x h x w``
+            (``FilterBankExtractor``, ``TiledExtractor`` with a SAM
+            encoder, ``TorchvisionExtractor`` ...).
+        pot_scan (dict): ``POTScan`` config (``TASK_UTILS``).
+        crf (dict, optional): ``DenseCRF`` config (``TASK_UTILS``); ``None``
+            skips the CRF (ablation).
+        mask_generator (dict): ``SAMPointMaskGenerator`` or
+            ``WatershedMaskGenerator`` (``TASK_UTILS``).
+        nms (dict): ``ContainmentAwareSoftNMS`` config (``TASK_UTILS``).
+        priors (dict): Arguments of :func:`nucseg.utils.stain.stain_priors`
+            (``top_t`` = 0.6).
+        points (dict): ``min_distance`` (5) and ``merge_distance`` (10) of
+            the positive points, ``neg_grid`` (24) and ``neg_margin`` (0)
+            of the negative points, ``neg_mode`` ('center' keeps results
+            deterministic).
+        cleanup (dict): ``hole_area`` (40) and ``min_area`` (30) applied to
+            the binarised activation map.
+        ref_fraction (float): Area fraction for a feature cell to belong to
+            a self-reference mask.
+        data_preprocessor (dict, optional): Should keep raw RGB values
+            (mean 0, std 1, ``bgr_to_rgb=False``).
+    """
+
+    def __init__(self,
+                 extractor: ConfigType,
+                 pot_scan: ConfigType,
+                 mask_generator: ConfigType,
+                 nms: ConfigType,
+                 crf: OptConfigType = None,
+                 priors: Optional[dict] = None,
+                 points: Optional[dict] = None,
+                 cleanup: Optional[dict] = None,
+                 ref_fraction: float = 0.5,
+                 data_preprocessor: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 init_cfg: OptConfigType = None) -> None:
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.extractor = MODELS.build(extractor)
+        self.pot_scan = TASK_UTILS.build(pot_scan)
+        self.crf = TASK_UTILS.build(crf) if crf is not None else None
+        self.mask_generator = TASK_UTILS.build(mask_generator)
+        self.nms = TASK_UTILS.build(nms)
+        self.priors_cfg = dict(top_t=0.6)
+        self.priors_cfg.update(priors or {})
+        self.points_cfg = dict(
+            min_distance=5, merge_distance=10.0, neg_grid=24, neg_margin=0.0,
+            neg_mode='center')
+        self.points_cfg.update(points or {})
+        self.cleanup_cfg = dict(hole_area=40, min_area=30)
+        self.cleanup_cfg.update(cleanup or {})
+        self.ref_fraction = float(ref_fraction)
+        self.test_cfg = test_cfg or {}
+        for p in self.extractor.parameters():
+            p.requires_grad_(False)
+        # Intermediate results of the last image (debugging, figures).
+        self.last_state: Optional[Dict[str, object]] = None
+
+    # ------------------------------------------------------------------
+    def _features(self, img: np.ndarray) -> Tensor:
+        device = next(self.parameters(), torch.empty(0)).device
+        x = torch.from_numpy(img).permute(2, 0, 1)[None].float().to(device)
+        with torch.no_grad():
+            feat = self.extractor(x)
+        if isinstance(feat, (list, tuple)):
+            feat = feat[0]
+        return feat[0].permute(1, 2, 0).float()  # h x w x D
+
+    def _binarize(self, fg_prob: np.ndarray) -> np.ndarray:
+        if fg_prob.max() - fg_prob.min() < 1e-6:
+            return np.zeros(fg_prob.shape, bool)
+        mask = fg_prob > threshold_otsu(fg_prob)
+        if self.cleanup_cfg['hole_area']:
+            mask = remove_small_holes(
+                mask, max_size=self.cleanup_cfg['hole_area'])
+        if self.cleanup_cfg['min_area']:
+            mask = remove_small_objects(
+                mask, max_size=self.cleanup_cfg['min_area'])
+        return mask
+
+    def foreground_from_plan(self, img: np.ndarray, plan: Tensor,
+                             fg_cols, bg_cols, crf=None) -> np.ndarray:
+        """Activation maps -> resize -> dense CRF -> Otsu -> clean-up.
+
+        Args:
+            img (np.ndarray): ``HxWx3`` uint8 RGB.
+            plan (Tensor): ``h x w x M`` partial-OT plan.
+            fg_cols, bg_cols: Foreground / background plan columns.
+            crf (callable, optional): CRF bound to ``img``
+                (``DenseCRF.bind``); default ``self.crf``.
+
+        Returns:
+            np.ndarray: ``HxW`` bool foreground.
+        """
+        h, w = plan.shape[:2]
+        act = activation_maps(plan, fg_cols, bg_cols, (h, w))  # h x w x 2
+        act = F.interpolate(
+            act.permute(2, 0, 1)[None].float(), size=img.shape[:2],
+            mode='bilinear', align_corners=False)[0]
+        act = act.clamp_min(0).cpu().numpy()
+        if crf is None and self.crf is not None:
+            crf = self.crf.bind(img, 2)
+        if crf is not None:
+            total = act.sum(0, keepdims=True)
+            probs = np.where(total > 1e-12, act / np.maximum(total, 1e-12),
+                             0.5)
+            # CRF labels: 0 background, 1 foreground.
+            fg_prob = crf(probs[::-1].copy())[1]
+        else:
+            fg_prob = act[0]
+        return self._binarize(fg_prob)
+
+    def segment(self, img: np.ndarray) -> np.ndarray:
+        """Instance map (``HxW`` int32) of one ``HxWx3`` uint8 RGB image."""
+        priors = stain_priors(img, **self.priors_cfg)
+        if not priors.fg_ref.any() or not priors.bg_ref.any():
+            self.last_state = dict(priors=priors)
+            return np.zeros(img.shape[:2], np.int32)
+        feats = self._features(img)
+        grid = feats.shape[:2]
+        fg_ref = grid_mask(priors.fg_ref, grid, self.ref_fraction)
+        bg_ref = grid_mask(priors.bg_ref, grid, self.ref_fraction)
+        if not fg_ref.any() or not bg_ref.any():
+            self.last_state = dict(priors=priors)
+            return np.zeros(img.shape[:2], np.int32)
+
+        k = self.pot_scan.k
+        fg_cols, bg_cols = tuple(range(k)), tuple(range(k, 2 * k))
+        # The CRF's pairwise terms depend on the image only: build once.
+        crf = self.crf.bind(img, 2) if self.crf is not None else None
+
+        def to_foreground(plan: Tensor, rho: float) -> np.ndarray:
+            return self.foreground_from_plan(img, plan, fg_cols, bg_cols,
+                                             crf)
+
+        scan = self.pot_scan(
+            feats, fg_ref, bg_ref, to_foreground,
+            fg_ref_image=priors.fg_ref)
+        fg = scan.foreground
+        expanded = (scan.expanded_foreground
+                    if scan.expanded_foreground is not None else fg)
+        pc = self.points_cfg
+        pos = positive_points([priors.fg_ref, fg],
+                              min_distance=pc['min_distance'],
+                              merge_distance=pc['merge_distance'])
+        neg = negative_points(
+            expanded_background(expanded, margin=pc['neg_margin']),
+            grid=pc['neg_grid'], mode=pc['neg_mode'])
+        cands = self.mask_generator(
+            img, pos, neg, fg_mask=fg, h_map=priors.h)
+        inst = self.nms(cands, h_map=priors.h)
+        if not isinstance(inst, np.ndarray):
+            inst = inst.to_label_map(order='score')
+        self.last_state = dict(
+            priors=priors, scan=scan, foreground=fg, pos=pos, neg=neg,
+            candidates=cands)
+        return inst.astype(np.int32)
+
+    # ------------------------------------------------------------------
+    @staticmethod
+    def _to_uint8(img: Tensor) -> np.ndarray:
+        arr = img.detach().permute(1, 2, 0).cpu().numpy()
+        return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+
+    def predict(self,
+                inputs: Tensor,
+                data_samples: OptSampleList = None) -> SampleList:
+        """``pred_instance_map`` and ``pred_sem_seg`` for each image."""
+        from nucseg.structures import NucleiDataSample
+        if data_samples is None:
+            data_samples = [NucleiDataSample() for _ in range(len(inputs))]
+        for img_t, sample in zip(inputs, data_samples):
+            h, w = sample.metainfo.get('img_shape', img_t.shape[-2:])
+            img = self._to_uint8(img_t[:, :h, :w])
+            inst = self.segment(img)
+            ori = sample.metainfo.get('ori_shape', (h, w))
+            if tuple(ori[:2]) != inst.shape:
+                inst = cv2.resize(
+                    inst.astype(np.float32), (int(ori[1]), int(ori[0])),
+                    interpolation=cv2.INTER_NEAREST).astype(np.int32)
+            inst_t = torch.from_numpy(inst.astype(np.int64))[None]
+            sample.pred_instance_map = PixelData(data=inst_t)
+            sample.pred_sem_seg = PixelData(data=(inst_t > 0).long())
+        return data_samples
+
+    def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
+        raise RuntimeError('SPROUT is training-free; evaluate it with '
+                           'tools/test.py CONFIG (no checkpoint needed)')
+
+    def _forward(self, inputs: Tensor,
+                 data_samples: OptSampleList = None) -> List[np.ndarray]:
+        return [self.segment(self._to_uint8(x)) for x in inputs]
+
+    def extract_feat(self, inputs: Tensor) -> Tensor:
+        return self.extractor(inputs)
+
+    def encode_decode(self, inputs: Tensor, batch_data_samples) -> Tensor:
+        raise NotImplementedError('SPROUT produces instance maps only')
