@@ -1,6 +1,6 @@
 # Weight-free SPROUT on MoNuSeg (nothing to download but the data):
-#   python tools/test.py configs/sprout/sprout_weightfree_monuseg-1024.py
-#   python tools/infer.py configs/sprout/sprout_weightfree_monuseg-1024.py \
+#   python tools/test.py configs/sprout/sprout_weightfree.py
+#   python tools/infer.py configs/sprout/sprout_weightfree.py \
 #       IMAGE_OR_FOLDER --out preds
 _base_ = [
     '../_base_/models/sprout_weightfree.py',
