@@ -74,6 +74,7 @@ from scipy.sparse.csgraph import connected_components
 from segment_anything.modeling import Sam
 from segment_anything.utils.transforms import ResizeLongestSide
 
+from nucseg.models.layers.sam_attention import set_attn_impl
 from nucseg.models.prompters.point_prompts import nearest_negatives
 from nucseg.models.utils.sam import SAM_PIXEL_MEAN, build_sam
 from nucseg.registry import TASK_UTILS
@@ -210,6 +211,9 @@ class SAMPointMaskGenerator:
             for batches of one prompt); ``'fast'`` (default) also computes
             the output upscaling as matrix products for the chosen mask
             only (same maths, different float rounding).
+        attn_impl (str): Attention of the image encoder when the generator
+            builds SAM itself (``'native'``, ``'sdpa'``, ``'sdpa_fold'``;
+            see :func:`~nucseg.models.layers.set_attn_impl`).
     """
 
     def __init__(self,
@@ -229,13 +233,18 @@ class SAMPointMaskGenerator:
                  border_margin: Optional[int] = 5,
                  max_neg_inside: Optional[int] = 3,
                  exact_upsample: bool = False,
-                 decoder: str = 'fast') -> None:
+                 decoder: str = 'fast',
+                 attn_impl: str = 'sdpa') -> None:
         if sam is None:
             if checkpoint is None and arch != 'tiny':
                 print_log(
                     f'SAMPointMaskGenerator: SAM {arch} without checkpoint '
                     'has random weights', logger='current', level=30)
             sam = build_sam(arch, checkpoint, image_size)
+            # Image-embedding attention (equal to SAM's within 1e-5; about
+            # 1.4x faster for vit_b on CPU); injected models are used as
+            # they are.
+            set_attn_impl(sam.image_encoder, attn_impl)
             if device is None:
                 device = 'cuda' if torch.cuda.is_available() else 'cpu'
             sam = sam.to(device)

@@ -8,18 +8,22 @@ import torch.nn.functional as F
 from mmengine.structures import PixelData
 from mmseg.models.segmentors import BaseSegmentor
 from mmseg.utils import ConfigType, OptConfigType, OptSampleList, SampleList
+from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 from skimage.morphology import remove_small_holes, remove_small_objects
 from torch import Tensor
 
-from nucseg.models.prompters.point_prompts import (expanded_background,
+from nucseg.models.prompters.point_prompts import (distance_maxima_points,
+                                                   expanded_background,
                                                    negative_points,
                                                    positive_points)
 from nucseg.models.prompters.pot_scan import activation_maps
 from nucseg.registry import MODELS, TASK_UTILS
 from nucseg.utils.stain import stain_priors
 
-__all__ = ['SPROUT', 'grid_mask']
+__all__ = ['SPROUT', 'grid_mask', 'clean_foreground']
+
+POINT_METHODS = ('watershed', 'distance_maxima')
 
 
 def grid_mask(mask: np.ndarray, shape, min_fraction: float = 0.5
@@ -31,6 +35,38 @@ def grid_mask(mask: np.ndarray, shape, min_fraction: float = 0.5
     frac = cv2.resize(mask.astype(np.float32), (shape[1], shape[0]),
                       interpolation=cv2.INTER_AREA)
     return frac >= min_fraction
+
+
+def clean_foreground(mask: np.ndarray,
+                     hole_area: int = 40,
+                     min_area: int = 30,
+                     nucleus_hole_area: int = 0,
+                     max_clump_area: int = 0) -> np.ndarray:
+    """Hole filling and small-object removal of a binary foreground.
+
+    Holes up to ``hole_area`` px are filled everywhere (the paper's 40 px).
+    With ``nucleus_hole_area`` and ``max_clump_area`` > 0, holes up to
+    ``nucleus_hole_area`` px are also filled inside connected components of
+    at most ``max_clump_area`` px: vesicular nuclei (dark rim, pale
+    interior) become solid while holes in large stromal/cytoplasmic
+    networks stay open. Objects of at most ``min_area`` px are removed.
+
+    Args:
+        mask (np.ndarray): ``HxW`` bool.
+
+    Returns:
+        np.ndarray: ``HxW`` bool.
+    """
+    out = remove_small_holes(mask, max_size=hole_area) if hole_area else mask
+    if nucleus_hole_area and max_clump_area:
+        filled = remove_small_holes(mask, max_size=nucleus_hole_area)
+        comps, _ = ndi.label(filled)
+        small = np.bincount(comps.ravel()) <= max_clump_area
+        small[0] = False
+        out = np.where(small[comps], filled, out)
+    if min_area:
+        out = remove_small_objects(out, max_size=min_area)
+    return out
 
 
 @MODELS.register_module()
@@ -63,15 +99,26 @@ class SPROUT(BaseSegmentor):
             skips the CRF (ablation).
         mask_generator (dict): ``SAMPointMaskGenerator`` or
             ``WatershedMaskGenerator`` (``TASK_UTILS``).
-        nms (dict): ``ContainmentAwareSoftNMS`` config (``TASK_UTILS``).
+        nms (dict, optional): ``ContainmentAwareSoftNMS`` config
+            (``TASK_UTILS``); ``None`` pastes the candidates directly (a
+            watershed partition has no overlaps to suppress).
         priors (dict): Arguments of :func:`nucseg.utils.stain.stain_priors`
-            (``top_t`` = 0.6).
-        points (dict): ``min_distance`` (5) and ``merge_distance`` (10) of
-            the positive points, ``neg_grid`` (24) and ``neg_margin`` (0)
-            of the negative points, ``neg_mode`` ('center' keeps results
-            deterministic).
-        cleanup (dict): ``hole_area`` (40) and ``min_area`` (30) applied to
-            the binarised activation map.
+            (``top_t`` = 0.6; ``stain_matrix='macenko'`` for per-image
+            stain vectors, ``h_sigma`` to smooth the H map).
+        activation (dict): Arguments of
+            :func:`~nucseg.models.prompters.activation_maps`
+            (``slack_to_bg``: count untransported mass as background).
+        fg_prior (bool): Intersect the activation foreground with the
+            stain prior's Otsu foreground.
+        points (dict): ``method``: ``'watershed'`` (the paper's watershed
+            centroids of the stain reference and the scan foreground,
+            ``min_distance`` 5, ``merge_distance`` 10) or
+            ``'distance_maxima'`` (h-maxima of the smoothed distance
+            transform of the scan foreground, ``h``, ``sigma``);
+            ``neg_grid`` (24), ``neg_margin`` (0), ``neg_mode`` ('center'
+            keeps results deterministic) of the negative points.
+        cleanup (dict): Arguments of :func:`clean_foreground` applied to the
+            binarised activation map (``hole_area`` 40, ``min_area`` 30).
         ref_fraction (float): Area fraction for a feature cell to belong to
             a self-reference mask.
         data_preprocessor (dict, optional): Should keep raw RGB values
@@ -82,9 +129,11 @@ class SPROUT(BaseSegmentor):
                  extractor: ConfigType,
                  pot_scan: ConfigType,
                  mask_generator: ConfigType,
-                 nms: ConfigType,
+                 nms: OptConfigType = None,
                  crf: OptConfigType = None,
                  priors: Optional[dict] = None,
+                 activation: Optional[dict] = None,
+                 fg_prior: bool = False,
                  points: Optional[dict] = None,
                  cleanup: Optional[dict] = None,
                  ref_fraction: float = 0.5,
@@ -97,13 +146,18 @@ class SPROUT(BaseSegmentor):
         self.pot_scan = TASK_UTILS.build(pot_scan)
         self.crf = TASK_UTILS.build(crf) if crf is not None else None
         self.mask_generator = TASK_UTILS.build(mask_generator)
-        self.nms = TASK_UTILS.build(nms)
+        self.nms = TASK_UTILS.build(nms) if nms is not None else None
         self.priors_cfg = dict(top_t=0.6)
         self.priors_cfg.update(priors or {})
+        self.activation_cfg = dict(activation or {})
+        self.fg_prior = bool(fg_prior)
         self.points_cfg = dict(
-            min_distance=5, merge_distance=10.0, neg_grid=24, neg_margin=0.0,
-            neg_mode='center')
+            method='watershed', min_distance=5, merge_distance=10.0, h=0.25,
+            sigma=2.0, neg_grid=24, neg_margin=0.0, neg_mode='center')
         self.points_cfg.update(points or {})
+        if self.points_cfg['method'] not in POINT_METHODS:
+            raise ValueError(f'points.method must be one of {POINT_METHODS},'
+                             f" got {self.points_cfg['method']!r}")
         self.cleanup_cfg = dict(hole_area=40, min_area=30)
         self.cleanup_cfg.update(cleanup or {})
         self.ref_fraction = float(ref_fraction)
@@ -123,20 +177,19 @@ class SPROUT(BaseSegmentor):
             feat = feat[0]
         return feat[0].permute(1, 2, 0).float()  # h x w x D
 
-    def _binarize(self, fg_prob: np.ndarray) -> np.ndarray:
+    def _binarize(self, fg_prob: np.ndarray,
+                  prior: Optional[np.ndarray] = None) -> np.ndarray:
         if fg_prob.max() - fg_prob.min() < 1e-6:
             return np.zeros(fg_prob.shape, bool)
         mask = fg_prob > threshold_otsu(fg_prob)
-        if self.cleanup_cfg['hole_area']:
-            mask = remove_small_holes(
-                mask, max_size=self.cleanup_cfg['hole_area'])
-        if self.cleanup_cfg['min_area']:
-            mask = remove_small_objects(
-                mask, max_size=self.cleanup_cfg['min_area'])
-        return mask
+        if prior is not None:
+            mask &= prior
+        return clean_foreground(mask, **self.cleanup_cfg)
 
     def foreground_from_plan(self, img: np.ndarray, plan: Tensor,
-                             fg_cols, bg_cols, crf=None) -> np.ndarray:
+                             fg_cols, bg_cols, crf=None,
+                             prior: Optional[np.ndarray] = None
+                             ) -> np.ndarray:
         """Activation maps -> resize -> dense CRF -> Otsu -> clean-up.
 
         Args:
@@ -145,12 +198,15 @@ class SPROUT(BaseSegmentor):
             fg_cols, bg_cols: Foreground / background plan columns.
             crf (callable, optional): CRF bound to ``img``
                 (``DenseCRF.bind``); default ``self.crf``.
+            prior (np.ndarray, optional): ``HxW`` bool mask intersected
+                with the result before clean-up.
 
         Returns:
             np.ndarray: ``HxW`` bool foreground.
         """
         h, w = plan.shape[:2]
-        act = activation_maps(plan, fg_cols, bg_cols, (h, w))  # h x w x 2
+        act = activation_maps(plan, fg_cols, bg_cols, (h, w),
+                              **self.activation_cfg)  # h x w x 2
         act = F.interpolate(
             act.permute(2, 0, 1)[None].float(), size=img.shape[:2],
             mode='bilinear', align_corners=False)[0]
@@ -165,7 +221,7 @@ class SPROUT(BaseSegmentor):
             fg_prob = crf(probs[::-1].copy())[1]
         else:
             fg_prob = act[0]
-        return self._binarize(fg_prob)
+        return self._binarize(fg_prob, prior)
 
     def segment(self, img: np.ndarray) -> np.ndarray:
         """Instance map (``HxW`` int32) of one ``HxWx3`` uint8 RGB image."""
@@ -186,9 +242,11 @@ class SPROUT(BaseSegmentor):
         # The CRF's pairwise terms depend on the image only: build once.
         crf = self.crf.bind(img, 2) if self.crf is not None else None
 
+        prior = priors.coarse_fg if self.fg_prior else None
+
         def to_foreground(plan: Tensor, rho: float) -> np.ndarray:
             return self.foreground_from_plan(img, plan, fg_cols, bg_cols,
-                                             crf)
+                                             crf, prior)
 
         scan = self.pot_scan(
             feats, fg_ref, bg_ref, to_foreground,
@@ -197,15 +255,21 @@ class SPROUT(BaseSegmentor):
         expanded = (scan.expanded_foreground
                     if scan.expanded_foreground is not None else fg)
         pc = self.points_cfg
-        pos = positive_points([priors.fg_ref, fg],
-                              min_distance=pc['min_distance'],
-                              merge_distance=pc['merge_distance'])
+        if pc['method'] == 'watershed':
+            pos = positive_points([priors.fg_ref, fg],
+                                  min_distance=pc['min_distance'],
+                                  merge_distance=pc['merge_distance'])
+        else:
+            pos = distance_maxima_points(fg, h=pc['h'], sigma=pc['sigma'])
         neg = negative_points(
             expanded_background(expanded, margin=pc['neg_margin']),
             grid=pc['neg_grid'], mode=pc['neg_mode'])
         cands = self.mask_generator(
             img, pos, neg, fg_mask=fg, h_map=priors.h)
-        inst = self.nms(cands, h_map=priors.h)
+        if self.nms is not None:
+            inst = self.nms(cands, h_map=priors.h)
+        else:
+            inst = cands
         if not isinstance(inst, np.ndarray):
             inst = inst.to_label_map(order='score')
         self.last_state = dict(

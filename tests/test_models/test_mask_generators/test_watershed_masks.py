@@ -114,3 +114,35 @@ def test_inputs_and_registry():
     m = disk_markers((9, 9), np.array([[4, 4], [0, 0]]), 1,
                      np.array([1, 2]))
     assert (m == 1).sum() == 5 and (m == 2).sum() == 3
+
+
+def test_refinement_fills_holes_and_smooths_without_stealing():
+    from nucseg.models.mask_generators.watershed_masks import \
+        refine_instances
+    inst = np.zeros((40, 60), np.int32)
+    inst[5:25, 5:25] = 1
+    inst[12:16, 12:16] = 0  # a hole
+    inst[5:25, 25:45] = 2   # touching neighbour
+    inst[30, 50] = 0
+    out = refine_instances(inst, fill_holes=True, smooth_sigma=0.0)
+    assert (out[12:16, 12:16] == 1).all()
+    assert (out[inst == 2] == 2).all()
+    smooth = refine_instances(inst, fill_holes=True, smooth_sigma=2.0)
+    # Smoothing rounds corners but never takes the neighbour's pixels.
+    assert (smooth[inst == 2] != 1).all()
+    assert smooth[5, 5] == 0 and smooth[15, 15] == 1
+
+
+def test_generator_smoothed_distance_and_unseeded_components():
+    from nucseg.models.mask_generators import WatershedMaskGenerator
+    yy, xx = np.mgrid[:64, :64]
+    fg = ((yy - 20)**2 + (xx - 20)**2 <= 100) | (
+        (yy - 45)**2 + (xx - 45)**2 <= 100)
+    gen = WatershedMaskGenerator(distance_sigma=2.0, keep_unseeded=True,
+                                 fill_holes=True, smooth_sigma=1.0,
+                                 min_area=20)
+    cands = gen(None, np.array([[20.0, 20.0]]), None, fg_mask=fg)
+    # The seeded disk and the unseeded one both become instances.
+    assert len(cands.scores) == 2
+    with pytest.raises(ValueError, match='distance_sigma'):
+        WatershedMaskGenerator(distance_sigma=-1)

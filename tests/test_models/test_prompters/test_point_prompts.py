@@ -158,3 +158,25 @@ def test_invalid_arguments():
         nearest_negatives(np.ones((3, 3)), np.ones((3, 2)))
     with pytest.raises(ValueError, match='k must'):
         nearest_negatives(np.ones((3, 2)), np.ones((3, 2)), k=0)
+
+
+def test_distance_maxima_points_one_per_touching_disk():
+    from nucseg.models.prompters.point_prompts import distance_maxima_points
+    yy, xx = np.mgrid[:80, :120]
+    fg = np.zeros((80, 120), bool)
+    centres = [(30, 40), (30, 62), (60, 100)]  # two touching, one apart
+    for cy, cx in centres:
+        fg |= (yy - cy)**2 + (xx - cx)**2 <= 12**2
+    pts = distance_maxima_points(fg, h=0.25, sigma=2.0)
+    assert len(pts) == 3
+    for cy, cx in centres:
+        d = np.hypot(pts[:, 0] - cx, pts[:, 1] - cy).min()
+        assert d < 2.5
+    assert fg[np.rint(pts[:, 1]).astype(int),
+              np.rint(pts[:, 0]).astype(int)].all()
+    # An elongated nucleus (ridge of equal distance) gives one point.
+    ell = ((yy - 40) / 8.0)**2 + ((xx - 60) / 30.0)**2 <= 1
+    assert len(distance_maxima_points(ell, h=0.25, sigma=2.0)) == 1
+    assert distance_maxima_points(np.zeros((5, 5), bool)).shape == (0, 2)
+    with pytest.raises(ValueError, match='h > 0'):
+        distance_maxima_points(fg, h=0)
