@@ -1,4 +1,5 @@
 """SPROUT: training-free nuclear instance segmentation (Sec. 3, Fig. 2)."""
+import time
 from typing import Dict, List, Optional
 
 import cv2
@@ -224,17 +225,31 @@ class SPROUT(BaseSegmentor):
         return self._binarize(fg_prob, prior)
 
     def segment(self, img: np.ndarray) -> np.ndarray:
-        """Instance map (``HxW`` int32) of one ``HxWx3`` uint8 RGB image."""
+        """Instance map (``HxW`` int32) of one ``HxWx3`` uint8 RGB image.
+
+        ``self.last_state`` keeps the intermediate results and
+        ``timings`` (seconds per stage) of the call.
+        """
+        timings: Dict[str, float] = {}
+        clock = [time.perf_counter()]
+
+        def lap(stage: str) -> None:
+            now = time.perf_counter()
+            timings[stage] = now - clock[0]
+            clock[0] = now
+
         priors = stain_priors(img, **self.priors_cfg)
+        lap('priors')
         if not priors.fg_ref.any() or not priors.bg_ref.any():
-            self.last_state = dict(priors=priors)
+            self.last_state = dict(priors=priors, timings=timings)
             return np.zeros(img.shape[:2], np.int32)
         feats = self._features(img)
+        lap('features')
         grid = feats.shape[:2]
         fg_ref = grid_mask(priors.fg_ref, grid, self.ref_fraction)
         bg_ref = grid_mask(priors.bg_ref, grid, self.ref_fraction)
         if not fg_ref.any() or not bg_ref.any():
-            self.last_state = dict(priors=priors)
+            self.last_state = dict(priors=priors, timings=timings)
             return np.zeros(img.shape[:2], np.int32)
 
         k = self.pot_scan.k
@@ -251,6 +266,7 @@ class SPROUT(BaseSegmentor):
         scan = self.pot_scan(
             feats, fg_ref, bg_ref, to_foreground,
             fg_ref_image=priors.fg_ref)
+        lap('pot_scan_crf')
         fg = scan.foreground
         expanded = (scan.expanded_foreground
                     if scan.expanded_foreground is not None else fg)
@@ -264,17 +280,20 @@ class SPROUT(BaseSegmentor):
         neg = negative_points(
             expanded_background(expanded, margin=pc['neg_margin']),
             grid=pc['neg_grid'], mode=pc['neg_mode'])
+        lap('points')
         cands = self.mask_generator(
             img, pos, neg, fg_mask=fg, h_map=priors.h)
+        lap('masks')
         if self.nms is not None:
             inst = self.nms(cands, h_map=priors.h)
         else:
             inst = cands
         if not isinstance(inst, np.ndarray):
             inst = inst.to_label_map(order='score')
+        lap('nms')
         self.last_state = dict(
             priors=priors, scan=scan, foreground=fg, pos=pos, neg=neg,
-            candidates=cands)
+            candidates=cands, timings=timings)
         return inst.astype(np.int32)
 
     # ------------------------------------------------------------------
