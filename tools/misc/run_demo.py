@@ -3,7 +3,9 @@
 1. synthesise a small H&E nuclei data set (``data/synthetic/he_kumar``);
 2. train the U-Net contour baseline for a few hundred CPU iterations;
 3. evaluate the best checkpoint on the held-out test split, writing
-   ``metrics.json``, overlay panels and predicted instance maps.
+   ``metrics.json``, overlay panels and predicted instance maps;
+4. run the training-free SPROUT (weight-free mode, nothing downloaded) on
+   the same test split, with the same outputs under ``sprout/``.
 
 Everything lands in ``--work-dir`` (default ``work_dirs/demo``)::
 
@@ -12,6 +14,8 @@ Everything lands in ``--work-dir`` (default ``work_dirs/demo``)::
         test/metrics.json                 AJI, AJI+, DQ, SQ, PQ, Dice, ...
         test/<timestamp>/overlays/*.png   image | GT | prediction panels
         test/pred_instance_maps/*.png     uint16 instance maps
+        sprout/metrics.json, sprout/<timestamp>/overlays/*.png,
+        sprout/pred_instance_maps/*.png   the same for SPROUT
 """
 import argparse
 import glob
@@ -24,6 +28,7 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'unet',
                   'unet-s5-c16_contour_1xb4-300it_synth-he-256x256.py')
+SPROUT_CONFIG = osp.join(ROOT, 'configs', 'sprout', 'sprout_weightfree.py')
 
 
 def run(cmd: list) -> None:
@@ -72,12 +77,29 @@ def main() -> None:
     ])
     with open(osp.join(ROOT, test_dir, 'metrics.json')) as f:
         metrics = json.load(f)
+
+    # 4. Training-free SPROUT (weight-free mode) on the same test split.
+    # Its pixel sizes are for 40x H&E; the synthetic tiles are upsampled
+    # 2x so that their nuclei have that size.
+    sprout_dir = osp.join(args.work_dir, 'sprout')
+    run([
+        py, 'tools/test.py', SPROUT_CONFIG, '--work-dir', sprout_dir,
+        '--show-dir', 'overlays', '--out',
+        osp.join(sprout_dir, 'pred_instance_maps'), '--cfg-options',
+        f'test_dataloader.dataset.data_root={args.data_root}',
+        'test_dataloader.dataset.pipeline.1.scale=[512,512]'
+    ])
+    with open(osp.join(ROOT, sprout_dir, 'metrics.json')) as f:
+        sprout_metrics = json.load(f)
+
     print('\nDemo finished in %.1f min' % ((time.time() - t0) / 60))
     print('checkpoint:', osp.relpath(ckpt, ROOT))
-    print('test metrics:', json.dumps(metrics, indent=2))
-    overlays = glob.glob(
-        osp.join(ROOT, test_dir, '*', 'overlays', '*.png'))
-    print(f'{len(overlays)} overlay panels under {test_dir}/*/overlays/')
+    print('U-Net test metrics:', json.dumps(metrics, indent=2))
+    print('SPROUT (weight-free, training-free) test metrics:',
+          json.dumps(sprout_metrics, indent=2))
+    for d in (test_dir, sprout_dir):
+        overlays = glob.glob(osp.join(ROOT, d, '*', 'overlays', '*.png'))
+        print(f'{len(overlays)} overlay panels under {d}/*/overlays/')
 
 
 if __name__ == '__main__':

@@ -75,7 +75,8 @@ from segment_anything.modeling import Sam
 from segment_anything.utils.transforms import ResizeLongestSide
 
 from nucseg.models.layers.sam_attention import set_attn_impl
-from nucseg.models.prompters.point_prompts import nearest_negatives
+from nucseg.models.prompters.point_prompts import (check_points,
+                                                   nearest_negatives)
 from nucseg.models.utils.sam import SAM_PIXEL_MEAN, build_sam
 from nucseg.registry import TASK_UTILS
 from .candidates import InstanceCandidates
@@ -432,20 +433,6 @@ class SAMPointMaskGenerator:
                     keep[k] = False
         return keep
 
-    @staticmethod
-    def _check_points(points: Optional[np.ndarray], name: str) -> np.ndarray:
-        if points is None:
-            return np.zeros((0, 2), np.float64)
-        pts = np.asarray(points, np.float64)
-        if pts.size == 0:
-            return np.zeros((0, 2), np.float64)
-        if pts.ndim != 2 or pts.shape[1] != 2:
-            raise ValueError(f'{name} must be (N, 2) (x, y), got '
-                             f'{pts.shape}')
-        if not np.isfinite(pts).all():
-            raise ValueError(f'{name} contains NaN or inf')
-        return pts
-
     def __call__(self,
                  image: np.ndarray,
                  pos_points: np.ndarray,
@@ -472,8 +459,8 @@ class SAMPointMaskGenerator:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f'image must be HxWx3 uint8 RGB, got '
                              f'{image.shape} {image.dtype}')
-        pos = self._check_points(pos_points, 'pos_points')
-        neg = self._check_points(neg_points, 'neg_points')
+        pos = check_points(pos_points, 'pos_points', np.float64)
+        neg = check_points(neg_points, 'neg_points', np.float64)
         h, w = image.shape[:2]
         p = self.patch_size
         ph, pw = max(h, p), max(w, p)

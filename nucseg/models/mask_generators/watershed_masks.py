@@ -36,6 +36,7 @@ from skimage.filters import sobel
 from skimage.measure import regionprops
 from skimage.segmentation import watershed
 
+from nucseg.models.prompters.point_prompts import check_points
 from nucseg.registry import TASK_UTILS
 from nucseg.utils.labels import relabel_sequential
 from nucseg.utils.stain import rgb_to_hed
@@ -168,20 +169,6 @@ class WatershedMaskGenerator:
         self.fill_holes = bool(fill_holes)
         self.smooth_sigma = float(smooth_sigma)
 
-    @staticmethod
-    def _points(points: Optional[np.ndarray], name: str) -> np.ndarray:
-        if points is None:
-            return np.zeros((0, 2), np.float64)
-        pts = np.asarray(points, np.float64)
-        if pts.size == 0:
-            return np.zeros((0, 2), np.float64)
-        if pts.ndim != 2 or pts.shape[1] != 2:
-            raise ValueError(f'{name} must be (N, 2) (x, y), got '
-                             f'{pts.shape}')
-        if not np.isfinite(pts).all():
-            raise ValueError(f'{name} contains NaN or inf')
-        return pts
-
     def elevation_map(self, fg: np.ndarray,
                       image: Optional[np.ndarray] = None,
                       h_map: Optional[np.ndarray] = None) -> np.ndarray:
@@ -218,8 +205,8 @@ class WatershedMaskGenerator:
         fg = np.asarray(fg_mask, bool)
         if fg.ndim != 2:
             raise ValueError(f'fg_mask must be HxW, got shape {fg.shape}')
-        pos = self._points(pos_points, 'pos_points')
-        neg = self._points(neg_points, 'neg_points')
+        pos = check_points(pos_points, 'pos_points', np.float64)
+        neg = check_points(neg_points, 'neg_points', np.float64)
         n = len(pos)
         if (n == 0 and not self.keep_unseeded) or not fg.any():
             return np.zeros(fg.shape, np.int32)

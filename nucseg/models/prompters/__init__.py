@@ -1,5 +1,6 @@
 from .partial_ot import PartialOTInfo, partial_ot
-from .point_prompts import (expanded_background, merge_points,
+from .point_prompts import (check_points, distance_maxima_points,
+                            expanded_background, merge_points,
                             nearest_negatives, negative_points,
                             positive_points, watershed_centroids)
 from .pot_scan import POTScan, POTScanResult, POTScanStep, activation_maps
@@ -11,5 +12,5 @@ __all__ = [
     'cosine_cost', 'POTScan', 'POTScanResult', 'POTScanStep',
     'activation_maps', 'positive_points', 'negative_points',
     'nearest_negatives', 'expanded_background', 'merge_points',
-    'watershed_centroids'
+    'watershed_centroids', 'check_points', 'distance_maxima_points'
 ]

@@ -32,8 +32,8 @@ from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
 __all__ = [
-    'watershed_centroids', 'distance_maxima_points', 'merge_points',
-    'positive_points',
+    'check_points', 'watershed_centroids', 'distance_maxima_points',
+    'merge_points', 'positive_points',
     'expanded_background', 'negative_points', 'nearest_negatives'
 ]
 
@@ -48,10 +48,18 @@ def _check_mask(mask: np.ndarray, name: str) -> np.ndarray:
     return mask.astype(bool)
 
 
-def _check_points(points: np.ndarray, name: str) -> np.ndarray:
-    points = np.asarray(points, dtype=np.float32)
+def check_points(points: Optional[np.ndarray], name: str,
+                 dtype=np.float32) -> np.ndarray:
+    """Validate an ``N x 2`` array of ``(x, y)`` points.
+
+    ``None`` and empty inputs give a ``0 x 2`` array; anything that is not
+    ``N x 2`` or holds NaN/inf raises a ``ValueError`` naming ``name``.
+    """
+    if points is None:
+        return np.zeros((0, 2), dtype)
+    points = np.asarray(points, dtype=dtype)
     if points.size == 0:
-        return np.zeros((0, 2), np.float32)
+        return np.zeros((0, 2), dtype)
     if points.ndim != 2 or points.shape[1] != 2:
         raise ValueError(f'{name} must be an N x 2 array of (x, y), got '
                          f'shape {points.shape}')
@@ -161,7 +169,7 @@ def merge_points(points: np.ndarray, distance: float = 10.0) -> np.ndarray:
     Returns:
         np.ndarray: ``M x 2`` float32 points, ``M <= N``.
     """
-    points = _check_points(points, 'points')
+    points = check_points(points, 'points')
     if len(points) < 2 or distance <= 0:
         return points.copy()
     tree = cKDTree(points)
@@ -331,8 +339,8 @@ def nearest_negatives(pos: np.ndarray,
         ``P x k'`` int64 indices into ``neg`` (``k' = min(k, N)``), nearest
         first.
     """
-    pos = _check_points(pos, 'pos')
-    neg = _check_points(neg, 'neg')
+    pos = check_points(pos, 'pos')
+    neg = check_points(neg, 'neg')
     if k < 1:
         raise ValueError(f'k must be >= 1, got {k}')
     kk = min(int(k), len(neg))

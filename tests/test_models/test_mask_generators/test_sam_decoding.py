@@ -8,22 +8,6 @@ from nucseg.models.mask_generators.sam_decoding import (SharedImageDecoding,
 from nucseg.models.utils.sam import build_sam
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """The tiny decoder's small ops are much slower with contended threads.
-    """
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope='module')
-def tiny_sam():
-    torch.manual_seed(0)
-    return build_sam('tiny', image_size=256)
-
-
 def _prompts(sam, n, seed=0):
     g = torch.Generator().manual_seed(seed)
     pts = torch.rand(n, 3, 2, generator=g) * 256

@@ -16,27 +16,10 @@ from nucseg.models.mask_generators.candidates import InstanceCandidates
 from nucseg.models.mask_generators.sam_point_masks import (
     SAMPointMaskGenerator, default_points_per_batch,
     merge_overlapping_candidates, patch_starts)
-from nucseg.models.utils.sam import build_sam
 from nucseg.registry import TASK_UTILS
 
 RAW = dict(min_area=0, max_area=10**9, merge_iou=None, border_margin=None,
            max_neg_inside=None)
-
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """The tiny decoder's small ops are much slower with contended threads.
-    """
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope='module')
-def tiny_sam():
-    torch.manual_seed(0)
-    return build_sam('tiny', image_size=256)
 
 
 @pytest.fixture(scope='module')

@@ -1,0 +1,20 @@
+import pytest
+import torch
+
+from nucseg.models.utils.sam import build_sam
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    """The tiny decoder's small ops are much slower with contended threads.
+    """
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope='module')
+def tiny_sam():
+    torch.manual_seed(0)
+    return build_sam('tiny', image_size=256)
