@@ -71,10 +71,18 @@ def init_model(config: Union[str, Path, Config],
 
 
 def build_test_pipeline(cfg: Config) -> Compose:
-    """The config's test pipeline without label-loading transforms."""
-    pipeline = cfg.get('test_pipeline', None)
+    """The config's test pipeline without label-loading transforms.
+
+    Taken from ``test_dataloader.dataset.pipeline`` (what ``tools/test.py``
+    runs, including ``--cfg-options`` edits), else from ``test_pipeline``.
+    """
+    loader = cfg.get('test_dataloader', None) or {}
+    pipeline = loader.get('dataset', {}).get('pipeline', None)
     if pipeline is None:
-        pipeline = cfg.test_dataloader.dataset.pipeline
+        pipeline = cfg.get('test_pipeline', None)
+    if pipeline is None:
+        raise KeyError('the config has neither test_dataloader.dataset.'
+                       'pipeline nor test_pipeline')
     steps = [t for t in pipeline if t['type'] not in LABEL_TRANSFORMS]
     return Compose(steps)
 
