@@ -184,10 +184,6 @@ class AMASAM(EncoderDecoder):
             logits = self.discriminator(rev)
             losses['loss_cgrl'] = self.alpha * self.loss_align(
                 logits, dom['is_primary'], dom['domain_id'])
-            with torch.no_grad():
-                pred = logits.detach() > 0
-                losses['acc_disc'] = (pred == dom['is_primary']).float(
-                ).mean() * 100
             self.last_domain_logits = dict(
                 logits=logits.detach(),
                 is_primary=dom['is_primary'],

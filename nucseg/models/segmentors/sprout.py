@@ -1,4 +1,5 @@
 """SPROUT: training-free nuclear instance segmentation (Sec. 3, Fig. 2)."""
+import itertools
 import time
 from typing import Dict, List, Optional
 
@@ -170,7 +171,10 @@ class SPROUT(BaseSegmentor):
 
     # ------------------------------------------------------------------
     def _features(self, img: np.ndarray) -> Tensor:
-        device = next(self.parameters(), torch.empty(0)).device
+        # The filter bank has buffers but no parameters.
+        tensors = itertools.chain(self.extractor.parameters(),
+                                  self.extractor.buffers())
+        device = next(tensors, torch.empty(0)).device
         x = torch.from_numpy(img).permute(2, 0, 1)[None].float().to(device)
         with torch.no_grad():
             feat = self.extractor(x)
