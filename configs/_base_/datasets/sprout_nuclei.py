@@ -11,7 +11,9 @@ dataset_type = 'NucleiDataset'
 def _pipeline(size):
     return [
         dict(type='LoadNucleiImageFromFile'),
-        dict(type='Resize', scale=(size, size), keep_ratio=False,
+        # keep_ratio: the (square) benchmark tiles get the paper's size;
+        # other images are not distorted.
+        dict(type='Resize', scale=(size, size), keep_ratio=True,
              interpolation='lanczos'),
         dict(type='LoadInstanceAnnotations'),
         dict(type='PackNucleiInputs'),
