@@ -87,7 +87,7 @@ def main() -> None:
         '--show-dir', 'overlays', '--out',
         osp.join(sprout_dir, 'pred_instance_maps'), '--cfg-options',
         f'test_dataloader.dataset.data_root={args.data_root}',
-        'test_dataloader.dataset.pipeline.1.scale=[512,512]'
+        'test_dataloader.dataset.pipeline.1.scale=(512,512)'
     ])
     with open(osp.join(ROOT, sprout_dir, 'metrics.json')) as f:
         sprout_metrics = json.load(f)

@@ -10,6 +10,8 @@ _base_ = ['./sprout_weightfree.py']
 sam_arch = 'vit_l'
 sam_checkpoint = 'checkpoints/sam_vit_l_0b3195.pth'
 model = dict(
+    # The paper's full-resolution CRF.
+    crf=dict(scale=1.0),
     extractor=dict(
         _delete_=True,
         type='TiledExtractor',

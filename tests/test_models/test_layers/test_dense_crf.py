@@ -109,3 +109,27 @@ def test_invalid_inputs(kwargs, err, match):
     args.update(kwargs)
     with pytest.raises(err, match=match):
         dense_crf(**args)
+
+
+def test_downscaled_crf_is_cheap_and_close():
+    """scale=0.5: same kernels in image pixels, marginals at full size,
+    close to the full-resolution result on a smooth two-region image."""
+    rng = np.random.default_rng(0)
+    img = np.full((64, 80, 3), 60, np.uint8)
+    img[:, 40:] = 200
+    fg = np.zeros((64, 80), np.float32)
+    fg[:, 40:] = 0.7
+    fg[:, :40] = 0.3
+    fg = np.clip(fg + rng.normal(0, 0.15, fg.shape), 0.01, 0.99)
+    probs = np.stack([1 - fg, fg]).astype(np.float32)
+    full = DenseCRF()(img, probs)
+    half = DenseCRF(scale=0.5)(img, probs)
+    assert half.shape == full.shape
+    np.testing.assert_allclose(half.sum(0), 1, atol=1e-5)
+    agree = (half.argmax(0) == full.argmax(0)).mean()
+    assert agree > 0.95
+    bound = DenseCRF(scale=0.5).bind(img, 2)
+    assert bound._grid == (32, 40)  # really ran on the coarse grid
+    np.testing.assert_allclose(bound(probs), half, atol=1e-6)
+    with pytest.raises(ValueError, match='scale'):
+        DenseCRF(scale=0)

@@ -93,7 +93,7 @@ def test_infer_cli_with_the_weightfree_config(repo_root, he_image,
     proc = subprocess.run(
         [sys.executable, 'tools/infer.py', WEIGHTFREE, str(inp), '--out',
          str(out), '--overlay', '--cfg-options',
-         'test_dataloader.dataset.pipeline.1.scale=[512,512]'],
+         'test_dataloader.dataset.pipeline.1.scale=(512,512)'],
         cwd=repo_root, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     pred = read_label(out / 'tile.png')
