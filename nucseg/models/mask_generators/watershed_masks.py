@@ -39,7 +39,7 @@ from skimage.segmentation import watershed
 from nucseg.models.prompters.point_prompts import check_points
 from nucseg.registry import TASK_UTILS
 from nucseg.utils.labels import relabel_sequential
-from nucseg.utils.stain import rgb_to_hed
+from nucseg.utils.stain import stain_concentrations
 from .candidates import InstanceCandidates
 
 __all__ = ['WatershedMaskGenerator', 'disk_markers', 'refine_instances']
@@ -182,7 +182,7 @@ class WatershedMaskGenerator:
             if image is None:
                 raise ValueError("elevation='h_gradient' needs h_map or "
                                  'image')
-            h_map = rgb_to_hed(np.asarray(image))[..., 0]
+            h_map = stain_concentrations(np.asarray(image))[..., 0]
         h = np.asarray(h_map, np.float64)
         if h.shape != fg.shape:
             raise ValueError(f'h_map has shape {h.shape}, fg_mask '
