@@ -1,0 +1,3 @@
+from .multi_optim_model import MultiOptimModel
+
+__all__ = ['MultiOptimModel']
