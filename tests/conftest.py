@@ -17,6 +17,18 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
+@pytest.fixture(scope='module')
+def torch_one_thread():
+    """One intra-op thread for the module: the small ops of tiny models
+    (SAM's decoder on a few tokens) are much slower with two contended
+    threads than with one."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope='session')
 def shared_data() -> Path:
     """``../shared/data`` or skip (it is not part of a user's clone)."""

@@ -163,6 +163,30 @@ def test_semantic_metric_class_map_fallback():
         assert by_class[key] == pytest.approx(value, abs=1e-12), key
 
 
+def test_semantic_metric_scores_the_raw_prediction():
+    """AMA-SAM Sec. 3.6: DSC / mIoU / F1 / HD of the network's pixel
+    prediction (``pred_sem_seg``), not of the watershed output whose holes
+    are filled and small objects removed."""
+    gt, pred = _pairs(1)[0]
+    raw = (pred > 0).astype(np.int64)
+    raw[::7, ::5] = 0  # holes the post-processor would fill
+    raw[:3, :3] = 1  # a speck it would remove
+    sample = _sample(gt, pred)
+    sample['pred_sem_seg'] = {'data': torch.from_numpy(raw)[None]}
+    names = ('dice', 'miou', 'f1', 'hausdorff')
+    default = _run(SemanticMetric(metrics=names), [sample])
+    want = semantic_metrics(gt > 0, raw > 0)
+    for key in names:
+        assert default[key] == pytest.approx(want[key], abs=1e-12), key
+    post = _run(SemanticMetric(metrics=names, pred_source='instance'),
+                [sample])
+    assert post['dice'] == pytest.approx(
+        semantic_metrics(gt > 0, pred > 0)['dice'], abs=1e-12)
+    assert post['dice'] != pytest.approx(default['dice'])
+    with pytest.raises(ValueError, match='pred_source'):
+        SemanticMetric(pred_source='logits')
+
+
 def test_semantic_metric_skips_infinite_hausdorff():
     gt, pred = _pairs(1)[0]
     empty = np.zeros_like(gt)

@@ -54,7 +54,10 @@ def test_train_and_test_synthetic_three_domains(
     proc = run_tool(['tools/train.py', CONFIG, '--work-dir', str(work),
                      '--cfg-options', *opts], cwd=repo_root)
     log = proc.stdout + proc.stderr
-    assert 'DomainSizesHook: he_kumar=3 images' in log
+    # Eq. 3's two weights from the image counts (3 primary, 6 auxiliary).
+    assert ('DomainSizesHook: images he_kumar=3, he_tnbc=3, fluo=3 -> '
+            'w_main=1.333' in log), log[-3000:]
+    assert 'w_aux=0.667' in log
     losses = {k: [float(v) for v in re.findall(rf' {k}: ([-\d.naif]+)', log)]
               for k in ('loss_fine', 'loss_coarse', 'loss_cgrl')}
     for key, values in losses.items():
@@ -78,8 +81,10 @@ def test_train_and_test_synthetic_three_domains(
     frozen = [k for k in s2 if k.startswith('backbone.') and 'adapter'
               not in k]
     assert frozen and all(torch.equal(s2[k], s4[k]) for k in frozen)
-    frozen_dec = [k for k in s2 if k.startswith('decode_head.mask_decoder')]
-    assert frozen_dec and all(torch.equal(s2[k], s4[k]) for k in frozen_dec)
+    for part in ('decode_head.mask_decoder', 'decode_head.prompt_encoder'):
+        frozen_dec = [k for k in s2 if k.startswith(part)]
+        assert frozen_dec and all(
+            torch.equal(s2[k], s4[k]) for k in frozen_dec), part
 
     out = tmp_path / 'preds'
     run_tool(['tools/test.py', CONFIG, str(work / 'iter_4.pth'),

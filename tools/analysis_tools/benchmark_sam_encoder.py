@@ -1,7 +1,8 @@
 """Benchmark one adapter-training step of the frozen SAM image encoder.
 
-For each encoder (``tiny``, ``vit_b``) the script times a training step --
-forward, backward into the adapters of the frozen encoder, SGD step -- on
+For each encoder (``tiny``, ``vit_b``, ``vit_l``) the script times a
+training step -- forward, backward into the adapters of the frozen
+encoder, SGD step -- on
 the CPU with ``segment_anything``'s unmodified attention (``native``) and
 the SDPA implementations of :mod:`nucseg.models.layers.sam_attention`
 (``sdpa``: relative position bias as additive mask; ``sdpa_fold``: bias
@@ -53,7 +54,7 @@ import time
 from typing import Dict, List
 
 IMPLS = ('native', 'sdpa', 'sdpa_fold')
-PRETRAIN_SIZE = {'tiny': 256, 'vit_b': 1024}
+PRETRAIN_SIZE = {'tiny': 256, 'vit_b': 1024, 'vit_l': 1024}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -69,6 +70,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--vit-b-size', type=int, default=1024,
         help='input side for vit_b (multiple of 16)')
+    parser.add_argument(
+        '--vit-l-size', type=int, default=1024,
+        help='input side for vit_l (multiple of 16)')
     parser.add_argument(
         '--tiny-size', type=int, default=256,
         help='input side for tiny (multiple of 16)')
@@ -181,7 +185,7 @@ def run_worker(args: argparse.Namespace) -> Dict:
 
 def run_config(args: argparse.Namespace, arch: str, impl: str,
                cp: bool) -> Dict:
-    size = args.vit_b_size if arch == 'vit_b' else args.tiny_size
+    size = getattr(args, f'{arch}_size')
     cmd = [
         sys.executable, os.path.abspath(__file__), '--worker', '--arch',
         arch, '--impl', impl, '--size', str(size), '--batch',
@@ -209,7 +213,7 @@ def main(argv=None) -> int:
     if args.worker:
         print(json.dumps(run_worker(args)))
         return 0
-    for name in ('vit_b_size', 'tiny_size'):
+    for name in ('vit_b_size', 'vit_l_size', 'tiny_size'):
         if getattr(args, name) % 16:
             raise SystemExit(f'--{name.replace("_", "-")} must be a '
                              'multiple of 16')

@@ -10,10 +10,11 @@ from nucseg.registry import HOOKS
 class DomainSizesHook(Hook):
     """Set ``model.<loss_attr>`` domain weights from the data set sizes.
 
-    AMA-SAM weights each sample of the CGRL loss (Eq. 3) inversely to the
-    number of images of its data set. The counts are known only once the
-    training set is built, so before training this hook reads
-    ``runner.train_dataloader.dataset.domain_sizes`` (a
+    AMA-SAM weights the CGRL loss (Eq. 3) inversely to the number of
+    images of the primary and of the auxiliary data sets. The counts are
+    known only once the training set is built, so before training this
+    hook reads ``domain_sizes`` and ``primary_ids`` of
+    ``runner.train_dataloader.dataset`` (a
     :class:`~nucseg.datasets.MultiDomainDataset`) and calls
     ``set_domain_sizes`` of the model's loss. A loss configured with
     explicit weights or sizes is left alone.
@@ -39,14 +40,22 @@ class DomainSizesHook(Hook):
             raise TypeError(
                 'DomainSizesHook needs a training set with `domain_sizes` '
                 f'(MultiDomainDataset), got {type(dataset).__name__}')
-        if getattr(loss, 'domain_sizes', None) is not None:
+        if (getattr(loss, 'domain_sizes', None) is not None
+                or getattr(loss, 'fixed_weights', False)):
             print_log(f'DomainSizesHook: {self.loss_attr} keeps its '
-                      f'configured domain_sizes {loss.domain_sizes} '
-                      f'(data set: {list(sizes)})', logger='current')
+                      f'configured weights (data set sizes: {list(sizes)})',
+                      logger='current')
             return
-        loss.set_domain_sizes(list(sizes))
-        names = getattr(dataset, 'domain_names', range(len(sizes)))
-        weights = ', '.join(
-            f'{n}={s} images -> w={w:.3f}'
-            for n, s, w in zip(names, sizes, loss.per_domain_weights))
-        print_log(f'DomainSizesHook: {weights}', logger='current')
+        primary = list(getattr(dataset, 'primary_ids', [0]))
+        loss.set_domain_sizes(list(sizes), primary)
+        names = list(getattr(dataset, 'domain_names', range(len(sizes))))
+        counts = ', '.join(f'{n}={s}' for n, s in zip(names, sizes))
+        if loss.per_domain_weights is not None:
+            weights = ', '.join(f'{n}: w={w:.3f}' for n, w in zip(
+                names, loss.per_domain_weights))
+        else:
+            weights = (f'w_main={loss.w_main:.3f} (primary '
+                       f'{[names[i] for i in primary]}), '
+                       f'w_aux={loss.w_aux:.3f}')
+        print_log(f'DomainSizesHook: images {counts} -> {weights}',
+                  logger='current')

@@ -23,11 +23,16 @@ class SemanticMetric(PerImageMetric):
     :func:`nucseg.evaluation.functional.semantic_metrics` on the binary
     nucleus foreground and the reported value is the mean over images.
 
-    Foreground of a data sample: ``pred_instance_map > 0`` /
-    ``gt_instance_map > 0``; when an instance map is missing, the class map
-    ``pred_sem_seg`` / ``gt_sem_seg`` is used instead with *every non-zero
-    class* as foreground (so a 3-class inside / boundary map counts its
-    boundary class as nucleus too).
+    Foreground of the prediction (``pred_source``): ``'sem_seg'``
+    (default) scores the model's raw pixel prediction ``pred_sem_seg``, as
+    semantic-segmentation papers do (AMA-SAM Sec. 3.6: DSC, mIoU, F1, HD),
+    and not the instance post-processor's output (holes filled, small
+    objects removed); ``'instance'`` scores ``pred_instance_map > 0``.
+    Either falls back to the other field when a sample lacks it. The
+    ground truth is ``gt_instance_map > 0`` (``gt_sem_seg`` without
+    one). A class map counts *every non-zero class* as foreground (so a
+    3-class inside / boundary map counts its boundary class as nucleus
+    too).
 
     Hausdorff distances (pixels) are infinite on an image where exactly one
     of gt and prediction is empty; their mean is taken over the images
@@ -45,7 +50,10 @@ class SemanticMetric(PerImageMetric):
             None.
         output_file (str, optional): CSV path for per-image scores.
             Defaults to None.
+        pred_source (str): ``'sem_seg'`` or ``'instance'`` (see above).
     """
+
+    PRED_SOURCES = ('sem_seg', 'instance')
 
     METRIC_NAMES = SEMANTIC_METRIC_NAMES
 
@@ -54,17 +62,25 @@ class SemanticMetric(PerImageMetric):
                                                        'hausdorff'),
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
-                 output_file: Optional[str] = None) -> None:
+                 output_file: Optional[str] = None,
+                 pred_source: str = 'sem_seg') -> None:
         super().__init__(
             metrics=metrics,
             collect_device=collect_device,
             prefix=prefix,
             output_file=output_file)
+        if pred_source not in self.PRED_SOURCES:
+            raise ValueError(f'pred_source must be one of '
+                             f'{self.PRED_SOURCES}, got {pred_source!r}')
+        self.pred_source = pred_source
         self.with_hausdorff = any(m in _DISTANCES for m in self.metrics)
 
     def _foreground(self, data_sample: Any, kind: str) -> np.ndarray:
         """Foreground (H, W) bool of ``'pred'`` or ``'gt'``."""
-        for key in (f'{kind}_instance_map', f'{kind}_sem_seg'):
+        order = ('instance_map', 'sem_seg')
+        if kind == 'pred' and self.pred_source == 'sem_seg':
+            order = order[::-1]
+        for key in (f'{kind}_{field}' for field in order):
             data = get_map(data_sample, key)
             if data is not None:
                 return data != 0

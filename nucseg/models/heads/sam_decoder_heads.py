@@ -205,17 +205,40 @@ class SAMMaskDecoderHead(BaseSAMDecoderHead):
     """SAM's mask decoder, single-mask output (Table 3 baseline).
 
     Equal to ``MaskDecoder(..., multimask_output=False)`` of
-    ``segment_anything`` run image by image, batched. Without trainable
-    parameters when ``frozen``; it passes gradients to the image embedding.
+    ``segment_anything`` run image by image, batched; it passes gradients
+    to the image embedding. With ``frozen`` alone it has no trainable
+    parameter. AMA-SAM's Table 3 compares it with the HR-Decoder keeping
+    everything else constant, and the HR-Decoder trains about 2.3 M
+    parameters (slice tokens, slice MLPs, encoder branch) on top of the
+    frozen SAM decoder: ``train_mask_decoder=True`` makes the comparison
+    fair by training SAM's mask decoder itself (4.06 M parameters; the
+    prompt encoder stays frozen) -- the choice of the Table 3 config.
 
     Args:
         image_size (int): Square input size of the image encoder.
         checkpoint (str, optional): Official full-SAM checkpoint.
         frozen (bool): Freeze the SAM parts.
+        train_mask_decoder (bool): Train the mask decoder even when
+            ``frozen`` (the prompt encoder stays frozen).
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
     out_stride = 4
+
+    def __init__(self,
+                 image_size: int = 1024,
+                 checkpoint: Optional[str] = None,
+                 frozen: bool = True,
+                 train_mask_decoder: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(
+            image_size=image_size,
+            checkpoint=checkpoint,
+            frozen=frozen,
+            init_cfg=init_cfg)
+        self.train_mask_decoder = bool(train_mask_decoder)
+        if self.train_mask_decoder:
+            self.mask_decoder.requires_grad_(True)
 
     def forward(self,
                 image_embedding: Tensor,

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from nucseg.registry import MODELS
 
-__all__ = ['inverse_frequency_weights', 'CGRLLoss']
+__all__ = ['inverse_frequency_weights', 'main_aux_weights', 'CGRLLoss']
 
 REDUCTIONS = ('none', 'mean', 'sum')
 
@@ -40,6 +40,45 @@ def inverse_frequency_weights(counts: Sequence[int]) -> List[float]:
     return [v / mean_inv for v in inv]
 
 
+def main_aux_weights(domain_sizes: Sequence[int],
+                     primary_ids: Sequence[int] = (0, )
+                     ) -> Tuple[float, float]:
+    """Eq. 3's ``(w_main, w_aux)`` from the image counts of every domain.
+
+    ``w_main`` is inversely proportional to the number of primary images,
+    ``w_aux`` to the number of auxiliary images of all auxiliary data sets
+    together; the pair averages to 1. Over an epoch the primary and the
+    auxiliary samples then carry the same total loss weight (M + T + C + CP
+    with 30 / 50 / 30 / 64 images: ``w_main = 1.655``, ``w_aux = 0.345``,
+    mass 49.7 : 49.7).
+
+    Args:
+        domain_sizes (Sequence[int]): Training images of each domain id.
+        primary_ids (Sequence[int]): Ids of the primary domain(s).
+
+    Returns:
+        tuple[float, float]: ``w_main``, ``w_aux``.
+
+    Raises:
+        ValueError: No primary or no auxiliary domain, or a bad id / count.
+    """
+    sizes = [int(n) for n in domain_sizes]
+    prim = sorted({int(i) for i in primary_ids})
+    if not prim or prim[0] < 0 or prim[-1] >= len(sizes):
+        raise ValueError(f'primary_ids {list(primary_ids)} must index the '
+                         f'{len(sizes)} domains of domain_sizes {sizes}')
+    n_main = sum(sizes[i] for i in prim)
+    n_aux = sum(n for i, n in enumerate(sizes) if i not in prim)
+    if len(prim) == len(sizes):
+        raise ValueError(f'domain_sizes {sizes} has no auxiliary domain '
+                         f'(primary ids {prim}): nothing to weight')
+    w_main, w_aux = inverse_frequency_weights([n_main, n_aux])
+    return w_main, w_aux
+
+
+WEIGHTINGS = ('main_aux', 'per_domain')
+
+
 @MODELS.register_module()
 class CGRLLoss(nn.Module):
     """Weighted binary cross-entropy of the domain discriminator (Eq. 3).
@@ -57,21 +96,27 @@ class CGRLLoss(nn.Module):
     Weights (choose at most one way):
 
     * ``w_main`` and ``w_aux``: fixed weights of primary and auxiliary
-      samples (every auxiliary set shares ``w_aux``);
-    * ``domain_sizes``: training image count of every domain (indexed by
-      ``domain_id`` as set by ``MultiDomainDataset``). Sample ``i`` gets
-      the weight of its own data set, ``inverse_frequency_weights(
-      domain_sizes)[domain_id_i]``: inversely proportional to that set's
-      image count, averaging to 1 over the domains. With several auxiliary
-      sets each set is weighted by its own size (the paper: "inversely
-      proportional to the number of images in each dataset"), so small
-      auxiliary sets are not drowned by large ones;
+      samples;
+    * ``domain_sizes`` (given here or set before training by
+      :class:`~nucseg.engine.hooks.DomainSizesHook` from the training
+      set): the training image count of every domain id. With
+      ``weighting='main_aux'`` (default, Eq. 3's two weights)
+      :func:`main_aux_weights` gives ``w_main`` inversely proportional to
+      the primary images and ``w_aux`` to *all* auxiliary images together,
+      so the primary and the auxiliary domains are balanced 1 : 1. With
+      ``weighting='per_domain'`` each sample gets the weight of its own
+      data set, ``inverse_frequency_weights(domain_sizes)[domain_id]``,
+      which balances every data set against every other (primary :
+      auxiliary = 1 : number of auxiliary sets);
     * neither: all weights 1 (plain BCE).
 
     Args:
         w_main (float, optional): Weight of primary samples.
         w_aux (float, optional): Weight of auxiliary samples.
         domain_sizes (Sequence[int], optional): Image count per domain id.
+        primary_ids (Sequence[int]): Domain ids of the primary data set(s)
+            (``main_aux`` weighting; the hook takes them from the data set).
+        weighting (str): ``'main_aux'`` or ``'per_domain'``.
         reduction (str): ``'mean'`` (divide by ``N`` or ``avg_factor``),
             ``'sum'`` or ``'none'`` (per-sample ``(B,)`` losses).
         loss_weight (float): Multiplies the loss. It is a global factor,
@@ -81,13 +126,16 @@ class CGRLLoss(nn.Module):
 
     Raises:
         ValueError: Both ways of weighting given, only one of ``w_main`` /
-            ``w_aux`` given, a negative weight, or an unknown reduction.
+            ``w_aux`` given, a negative weight, or an unknown reduction or
+            weighting.
     """
 
     def __init__(self,
                  w_main: Optional[float] = None,
                  w_aux: Optional[float] = None,
                  domain_sizes: Optional[Sequence[int]] = None,
+                 primary_ids: Sequence[int] = (0, ),
+                 weighting: str = 'main_aux',
                  reduction: str = 'mean',
                  loss_weight: float = 1.0,
                  loss_name: str = 'loss_cgrl') -> None:
@@ -101,28 +149,44 @@ class CGRLLoss(nn.Module):
         if reduction not in REDUCTIONS:
             raise ValueError(f'reduction must be one of {REDUCTIONS}, got '
                              f'{reduction!r}')
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f'weighting must be one of {WEIGHTINGS}, got '
+                             f'{weighting!r}')
+        self.weighting = weighting
+        #: True when w_main / w_aux were given (DomainSizesHook keeps them).
+        self.fixed_weights = w_main is not None
         self.w_main = 1.0 if w_main is None else float(w_main)
         self.w_aux = 1.0 if w_aux is None else float(w_aux)
         if self.w_main < 0 or self.w_aux < 0:
             raise ValueError(f'w_main and w_aux must be >= 0, got '
                              f'{self.w_main}, {self.w_aux}')
-        self.domain_sizes = (None if domain_sizes is None else
-                             [int(n) for n in domain_sizes])
-        self.per_domain_weights = (None if domain_sizes is None else
-                                   inverse_frequency_weights(domain_sizes))
+        self.domain_sizes: Optional[List[int]] = None
+        self.per_domain_weights: Optional[List[float]] = None
+        if domain_sizes is not None:
+            self.set_domain_sizes(domain_sizes, primary_ids)
         self.reduction = reduction
         self.loss_weight = float(loss_weight)
         self._loss_name = loss_name
 
-    def set_domain_sizes(self, domain_sizes: Sequence[int]) -> None:
-        """Use per-domain weights from image counts (Eq. 3's ``w``).
+    def set_domain_sizes(self,
+                         domain_sizes: Sequence[int],
+                         primary_ids: Sequence[int] = (0, )) -> None:
+        """Eq. 3's weights from the image count of every domain.
 
         Called by :class:`~nucseg.engine.hooks.DomainSizesHook` with the
-        training set's ``domain_sizes`` before training starts.
+        training set's ``domain_sizes`` and ``primary_ids`` before training
+        starts. ``main_aux`` sets ``w_main`` / ``w_aux``
+        (:func:`main_aux_weights`); ``per_domain`` sets one weight per
+        domain id.
         """
         self.domain_sizes = [int(n) for n in domain_sizes]
-        self.per_domain_weights = inverse_frequency_weights(
-            self.domain_sizes)
+        if self.weighting == 'main_aux':
+            self.w_main, self.w_aux = main_aux_weights(
+                self.domain_sizes, primary_ids)
+            self.per_domain_weights = None
+        else:
+            self.per_domain_weights = inverse_frequency_weights(
+                self.domain_sizes)
 
     @staticmethod
     def domain_weights(

@@ -20,7 +20,10 @@ from scipy import ndimage as ndi
 
 from nucseg.utils.labels import relabel_sequential
 
-__all__ = ['InstanceCandidates', 'tight_crop', 'bbox_overlap_pairs']
+__all__ = [
+    'InstanceCandidates', 'tight_crop', 'bbox_overlap_pairs', 'pair_box_iou',
+    'pair_box_intersection'
+]
 
 IndexLike = Union[Sequence[int], np.ndarray, slice]
 
@@ -92,6 +95,42 @@ def bbox_overlap_pairs(boxes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     lo, hi = np.minimum(i, j), np.maximum(i, j)
     srt = np.lexsort((hi, lo))
     return lo[srt].astype(np.int64), hi[srt].astype(np.int64)
+
+
+def pair_box_intersection(boxes: np.ndarray, i: np.ndarray,
+                          j: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Width and height of the intersection of the boxes of pairs ``(i, j)``.
+
+    Args:
+        boxes (np.ndarray): ``(N, 4)`` ``x0, y0, x1, y1``, exclusive ends.
+        i, j (np.ndarray): Index arrays of equal length.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: int64 width and height per pair
+        (``<= 0`` for boxes that do not intersect along that axis).
+    """
+    b = np.asarray(boxes, np.int64).reshape(-1, 4)
+    iw = np.minimum(b[i, 2], b[j, 2]) - np.maximum(b[i, 0], b[j, 0])
+    ih = np.minimum(b[i, 3], b[j, 3]) - np.maximum(b[i, 1], b[j, 1])
+    return iw, ih
+
+
+def pair_box_iou(boxes: np.ndarray, i: np.ndarray,
+                 j: np.ndarray) -> np.ndarray:
+    """IoU of the boxes of the pairs ``(i[k], j[k])``.
+
+    Args:
+        boxes (np.ndarray): ``(N, 4)`` ``x0, y0, x1, y1``, exclusive ends.
+        i, j (np.ndarray): Index arrays of equal length.
+
+    Returns:
+        np.ndarray: float64 IoU per pair (0 for disjoint boxes).
+    """
+    b = np.asarray(boxes, np.int64).reshape(-1, 4)
+    iw, ih = pair_box_intersection(b, i, j)
+    inter = np.maximum(iw, 0) * np.maximum(ih, 0)
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area[i] + area[j] - inter, 1)
 
 
 @dataclass
@@ -342,17 +381,23 @@ class InstanceCandidates:
 
     # ------------------------------------------------------------------
     # pairwise geometry
-    def pairwise_overlap(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def pairwise_overlap(self, include_disjoint: bool = False
+                         ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Intersection pixel counts of all overlapping pairs.
 
         Box pairs are found by a vectorised sweep
         (:func:`bbox_overlap_pairs`); the masks of those pairs are then
         intersected inside the common box.
 
+        Args:
+            include_disjoint (bool): Also return the pairs whose boxes
+                intersect but whose masks share no pixel (``inter = 0``).
+
         Returns:
             tuple[np.ndarray, np.ndarray, np.ndarray]: ``i``, ``j`` (int64,
-            ``i < j``, sorted) and ``inter`` (int64 > 0) for every pair of
-            candidates sharing at least one pixel.
+            ``i < j``, sorted) and ``inter`` (int64) for every pair of
+            candidates sharing at least one pixel (or, with
+            ``include_disjoint``, at least a box overlap).
         """
         i, j = bbox_overlap_pairs(self.boxes)
         if i.size == 0:
@@ -373,6 +418,8 @@ class InstanceCandidates:
                               & crops[q][aj0[k]:aj1[k], bj0[k]:bj1[k]])
              for k, (p, q) in enumerate(zip(i.tolist(), j.tolist()))),
             dtype=np.int64, count=len(i))
+        if include_disjoint:
+            return i, j, inter
         keep = inter > 0
         return i[keep], j[keep], inter[keep]
 
@@ -386,12 +433,7 @@ class InstanceCandidates:
     def box_iou_pairs(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Box IoU of all pairs of intersecting boxes (``i < j``)."""
         i, j = bbox_overlap_pairs(self.boxes)
-        b = self.boxes
-        iw = np.minimum(b[i, 2], b[j, 2]) - np.maximum(b[i, 0], b[j, 0])
-        ih = np.minimum(b[i, 3], b[j, 3]) - np.maximum(b[i, 1], b[j, 1])
-        inter = iw * ih
-        area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-        return i, j, inter / np.maximum(area[i] + area[j] - inter, 1)
+        return i, j, pair_box_iou(self.boxes, i, j)
 
     def mean_in_masks(self, values: np.ndarray) -> np.ndarray:
         """Mean of an ``HxW`` map inside each mask (0 for empty masks)."""

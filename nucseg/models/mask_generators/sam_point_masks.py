@@ -52,16 +52,28 @@ per-point ``predict`` loop):
   the masks are identical to SAM's (checked by the tests and the
   benchmark). Other ratios, or ``exact_upsample=True``, use SAM's
   :meth:`Sam.postprocess_masks` on the whole patch.
+* **Smoothing** (official ``keep_and_smooth``, ``smooth_radius``): a mask
+  in several pieces keeps its largest 4-connected piece, closed and opened
+  with a disk of radius 2 and hole-filled
+  (:func:`~nucseg.models.mask_generators.smoothing.keep_largest_and_smooth`);
+  before the filters, as in the official code.
 * **Filters** (per mask, after clipping to the image): ``min_area <= area
   <= max_area`` (50 and 20000 px); from the official code, optionally,
   masks touching an *inner* patch border (within ``border_margin`` px of a
   patch side that is not the image border; such masks are cut by the
   patch and the nucleus is whole in a neighbouring patch) and masks
   containing more than ``max_neg_inside`` negative points of the patch.
+* **Per-patch NMS** (``patch_nms``, official ``generate_instance``): the
+  surviving masks of each patch are merged (IoU > ``merge_iou``) and go
+  through the containment-aware soft NMS with the patch's own H map
+  (``post_process_nms(patch_masks, patch_scores, patch_img)``); the kept
+  masks carry the NMS's (combined, decayed) scores. The whole-image pass
+  of the official code is the segmentor's ``nms`` after this generator.
 * **Merging.** Candidates of all patches with mask IoU > ``merge_iou``
   are grouped transitively (union-find, as the official code) and each
-  group keeps its member with the highest SAM score (lower index on ties).
-* **Score** = SAM's predicted IoU of the mask (not clipped).
+  group keeps its member with the highest score (lower index on ties).
+* **Score** = SAM's predicted IoU of the mask (not clipped), or the patch
+  NMS's score with ``patch_nms``.
 """
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple, Union
@@ -81,6 +93,7 @@ from nucseg.models.utils.sam import SAM_PIXEL_MEAN, build_sam
 from nucseg.registry import TASK_UTILS
 from .candidates import InstanceCandidates
 from .sam_decoding import SharedImageDecoding, logits_to_masks
+from .smoothing import smooth_candidates
 
 __all__ = [
     'PatchEmbedding', 'SAMPointMaskGenerator', 'default_points_per_batch',
@@ -200,6 +213,12 @@ class SAMPointMaskGenerator:
         max_area (int): Largest kept mask (20000 px).
         merge_iou (float, optional): Merge masks with IoU above this (0.8);
             ``None`` disables merging.
+        smooth_radius (int, optional): Keep the largest piece of a
+            fragmented mask, close / open it with a disk of this radius and
+            fill its holes (official code: 2); ``None`` disables.
+        patch_nms (dict, optional): ``ContainmentAwareSoftNMS`` config
+            (``TASK_UTILS``) run on each patch's masks after merging, with
+            the patch's H map (official code); ``None`` disables.
         border_margin (int, optional): Drop masks within this many pixels
             of an inner patch border (official code: 5); ``None`` disables.
         max_neg_inside (int, optional): Drop masks containing more negative
@@ -231,6 +250,8 @@ class SAMPointMaskGenerator:
                  min_area: int = 50,
                  max_area: int = 20000,
                  merge_iou: Optional[float] = 0.8,
+                 smooth_radius: Optional[int] = None,
+                 patch_nms: Optional[dict] = None,
                  border_margin: Optional[int] = 5,
                  max_neg_inside: Optional[int] = 3,
                  exact_upsample: bool = False,
@@ -275,6 +296,15 @@ class SAMPointMaskGenerator:
         self.min_area = int(min_area)
         self.max_area = int(max_area)
         self.merge_iou = merge_iou
+        if smooth_radius is not None and smooth_radius < 0:
+            raise ValueError(f'smooth_radius must be None or >= 0, got '
+                             f'{smooth_radius}')
+        self.smooth_radius = smooth_radius
+        self.patch_nms = (TASK_UTILS.build(patch_nms)
+                          if patch_nms is not None else None)
+        if getattr(self.patch_nms, 'return_label_map', False):
+            raise ValueError('patch_nms must return candidates, not a label '
+                             'map (return_label_map=False)')
         self.border_margin = border_margin
         self.max_neg_inside = max_neg_inside
         self.exact_upsample = bool(exact_upsample)
@@ -433,6 +463,32 @@ class SAMPointMaskGenerator:
                     keep[k] = False
         return keep
 
+    def suppress_in_patch(self, cands: InstanceCandidates,
+                          image: np.ndarray, left: int,
+                          top: int) -> InstanceCandidates:
+        """Merge and soft-NMS one patch's candidates (official order).
+
+        Args:
+            cands (InstanceCandidates): The patch's filtered candidates in
+                image coordinates.
+            image (np.ndarray): ``HxWx3`` uint8 RGB image.
+            left, top (int): The patch's origin.
+
+        Returns:
+            InstanceCandidates: The kept candidates (image coordinates)
+            with the NMS's scores.
+        """
+        h, w = image.shape[:2]
+        ph, pw = min(self.patch_size, h - top), min(self.patch_size, w - left)
+        # Every candidate lies in the patch: a lossless move to patch
+        # coordinates, where the NMS reads the patch's own H map.
+        local = cands.translate((-left, -top), (ph, pw))
+        if self.merge_iou is not None:
+            local = merge_overlapping_candidates(local, self.merge_iou)
+        kept = self.patch_nms(
+            local, image=image[top:top + ph, left:left + pw])
+        return kept.translate((left, top), (h, w))
+
     def __call__(self,
                  image: np.ndarray,
                  pos_points: np.ndarray,
@@ -453,7 +509,8 @@ class SAMPointMaskGenerator:
 
         Returns:
             InstanceCandidates: Filtered and merged candidates, scores =
-            SAM's predicted IoU.
+            SAM's predicted IoU (the patch NMS's scores with
+            ``patch_nms``).
         """
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -484,9 +541,14 @@ class SAMPointMaskGenerator:
                 emb = self.embed(padded[top:top + p, left:left + p])
                 coords, labels = self.build_prompts(pos_l, neg_l)
                 cands = self.predict_prompts(emb, coords, labels)
+                if self.smooth_radius is not None:
+                    cands = smooth_candidates(cands, self.smooth_radius)
                 cands = cands.translate((left, top), (h, w))
                 keep = self._keep(cands, left, top, (h, w), neg[in_neg])
-                parts.append(cands.select(keep))
+                cands = cands.select(keep)
+                if self.patch_nms is not None and len(cands):
+                    cands = self.suppress_in_patch(cands, image, left, top)
+                parts.append(cands)
         cands = InstanceCandidates.concatenate(parts, (h, w))
         if self.merge_iou is not None:
             cands = merge_overlapping_candidates(cands, self.merge_iou)

@@ -20,32 +20,56 @@ predicted IoU, or a shape score for the weight-free mask stage):
 Notes on the reading of Alg. 3 (see also the module's tests):
 
 * ``u``: Alg. 3 writes ``IoU(bbox(M_max), bbox(M_i))`` while the official
-  code uses the boxes only to skip disjoint pairs and decays with the
-  *mask* IoU. ``iou_type='mask'`` (default) follows the code,
-  ``iou_type='box'`` the letter of the pseudo-code.
-* Threshold: candidates whose (combined, penalised) score is below
-  ``score_thresh`` are dropped before the loop. Literally, Alg. 3 would
-  always keep the single best candidate even when its score is below the
-  threshold (every other one is dropped in the first pass); here every
-  kept candidate has a score ``>= score_thresh`` at the time it is kept.
+  code (``project/utils/NMS.py``, ``soft_nms``) uses the boxes only to skip
+  pairs that cannot overlap and decays with the *mask* IoU.
+  ``iou_type='mask'`` (default) follows the code, ``iou_type='box'`` the
+  letter of the pseudo-code.
+* Threshold (``threshold_mode``). Every candidate enters the loop, and
+  the current maximum is always kept, whatever its score (Alg. 3, lines
+  15-17): an isolated mask scoring below ``score_thresh`` survives.
+  ``'official'`` (default) then decays, and drops when below the
+  threshold, only the remaining candidates whose box overlaps the kept
+  one's (the official loop skips the others: a low-score mask far from
+  every kept mask is kept too). ``'alg3'`` applies lines 19-24 to every
+  remaining candidate, so after the first pick every candidate already
+  below the threshold is dropped (a non-overlapping one has ``f(0) = 1``).
+  The box test of ``'official'`` is the code's: the inclusive boxes share
+  at least two rows and two columns.
+* Containment: only contained masks whose combined score exceeds
+  ``contained_score_thresh`` (0.5, the official code's condition; the
+  paper states none, ``None`` counts all) count towards ``n``. A big mask
+  enclosing two weak masks is therefore not penalised, is kept first, and
+  its Gaussian decay removes the weak ones.
 * Empty input returns no instances (the official ``merge_overlaps`` reads
   ``masks[0]`` before checking the length and crashes).
 * Ties are broken towards the lower candidate index, so the result is
   deterministic.
+* The official pipeline runs ``merge (IoU > 0.8) -> score -> soft NMS``
+  on every SAM patch and then once more on the union of the patches'
+  survivors; :class:`~nucseg.models.mask_generators.SAMPointMaskGenerator`
+  (``patch_nms``) and :class:`~nucseg.models.segmentors.SPROUT` (``nms``)
+  do the same. The second pass is not redundant: it scores with the
+  first pass's decayed scores and the whole image's H percentiles, and it
+  suppresses duplicates of nuclei seen by two overlapping patches.
 """
 from typing import Optional, Tuple
 
 import numpy as np
 from scipy import sparse
 
-from nucseg.models.mask_generators.candidates import InstanceCandidates
+from nucseg.models.mask_generators.candidates import (
+    InstanceCandidates, pair_box_intersection, pair_box_iou)
 from nucseg.registry import TASK_UTILS
 from nucseg.utils.stain import stain_concentrations
 
 __all__ = [
     'normalize_h_map', 'hematoxylin_map', 'combined_scores',
-    'count_contained', 'containment_aware_soft_nms', 'ContainmentAwareSoftNMS'
+    'count_contained', 'containment_aware_soft_nms', 'ContainmentAwareSoftNMS',
+    'THRESHOLD_MODES'
 ]
+
+#: Values of ``threshold_mode`` (see the module notes).
+THRESHOLD_MODES = ('official', 'alg3')
 
 
 def hematoxylin_map(image: np.ndarray) -> np.ndarray:
@@ -151,10 +175,9 @@ def _decay_matrix(n: int, i: np.ndarray, j: np.ndarray, u: np.ndarray,
                   sigma: float) -> sparse.csr_matrix:
     """Symmetric ``n x n`` sparse matrix of ``exp(-u^2 / sigma)``.
 
-    Only pairs with ``u > 0`` are stored (``f(0) = 1``).
+    Every given pair is stored, also with ``u = 0`` (``f = 1``): its
+    presence marks the two candidates as neighbours.
     """
-    keep = u > 0
-    i, j, u = i[keep], j[keep], u[keep]
     f = np.exp(-u * u / sigma)
     rows = np.concatenate([i, j])
     cols = np.concatenate([j, i])
@@ -172,7 +195,8 @@ def containment_aware_soft_nms(
         sigma: float = 0.5,
         score_thresh: float = 0.5,
         iou_type: str = 'mask',
-        contained_score_thresh: Optional[float] = None,
+        contained_score_thresh: Optional[float] = 0.5,
+        threshold_mode: str = 'official',
         normalize_h: bool = True
 ) -> Tuple[InstanceCandidates, np.ndarray]:
     """Containment-aware soft NMS (SPROUT Alg. 3) on mask candidates.
@@ -188,12 +212,16 @@ def containment_aware_soft_nms(
             above which it counts as contained (0.9).
         penalty (float): ``epsilon`` of ``1 - tanh(epsilon * n)`` (0.5).
         sigma (float): Gaussian decay ``exp(-u^2 / sigma)`` (0.5).
-        score_thresh (float): ``tau``; lower scores are dropped (0.5).
+        score_thresh (float): ``tau``; candidates decayed below it are
+            dropped (0.5), see ``threshold_mode``.
         iou_type (str): ``'mask'`` (official code) or ``'box'`` (the letter
             of Alg. 3) IoU in the decay.
         contained_score_thresh (float, optional): Count only contained
-            masks whose combined score exceeds this (the official code uses
-            0.5; the paper states no such condition, default ``None``).
+            masks whose combined score exceeds this (0.5, the official
+            code); ``None`` counts every contained mask.
+        threshold_mode (str): ``'official'`` (decay and threshold only the
+            candidates whose box overlaps the kept one) or ``'alg3'`` (the
+            pseudo-code: every remaining candidate), see the module notes.
         normalize_h (bool): Normalise ``h_map`` to ``[0, 1]`` by its 1st /
             99th percentiles.
 
@@ -209,6 +237,9 @@ def containment_aware_soft_nms(
     if iou_type not in ('mask', 'box'):
         raise ValueError(f"iou_type must be 'mask' or 'box', got "
                          f'{iou_type!r}')
+    if threshold_mode not in THRESHOLD_MODES:
+        raise ValueError(f'threshold_mode must be one of {THRESHOLD_MODES},'
+                         f' got {threshold_mode!r}')
     n = len(cands)
     if n == 0:
         return cands.select(np.zeros(0, np.int64)), np.zeros(0, np.int64)
@@ -217,27 +248,35 @@ def containment_aware_soft_nms(
                          f'belong to an image of {cands.image_shape}')
     scores = combined_scores(cands, h_map, sam_weight, h_weight, normalize_h)
 
+    # Every pair of intersecting boxes, with its mask intersection (0 for
+    # masks that share no pixel).
+    i, j, inter = cands.pairwise_overlap(include_disjoint=True)
+    a = cands.areas
+
     # Pre-decay containment penalty (Alg. 3, lines 7-12).
-    i, j, inter = cands.pairwise_overlap()
     valid = (None if contained_score_thresh is None else
              scores > contained_score_thresh)
-    n_in = count_contained(cands.areas, i, j, inter, containment_thresh,
-                           valid)
+    n_in = count_contained(a, i, j, inter, containment_thresh, valid)
     hit = n_in > 1
     scores[hit] *= 1.0 - np.tanh(penalty * n_in[hit])
 
-    # Iterative Gaussian soft NMS (Alg. 3, lines 14-27).
+    # Neighbours: the candidates a kept one decays (and may drop).
+    if threshold_mode == 'official':
+        # The code's test on inclusive boxes: >= 2 shared rows and columns.
+        iw, ih = pair_box_intersection(cands.boxes, i, j)
+        near = (iw > 1) & (ih > 1)
+        i, j, inter = i[near], j[near], inter[near]
     if iou_type == 'mask':
-        a = cands.areas
         u = inter / np.maximum(a[i] + a[j] - inter, 1)
-        decay = _decay_matrix(n, i, j, u, sigma)
     else:
-        decay = _decay_matrix(n, *cands.box_iou_pairs(), sigma)
+        u = pair_box_iou(cands.boxes, i, j)
+    decay = _decay_matrix(n, i, j, u, sigma)
     indptr, indices, data = decay.indptr, decay.indices, decay.data
-    alive = scores >= score_thresh
-    current = np.where(alive, scores, -np.inf)
+
+    # Iterative Gaussian soft NMS (Alg. 3, lines 14-27).
+    current = scores.copy()  # -inf once kept or dropped
     kept, kept_scores = [], []
-    for _ in range(int(alive.sum())):
+    for step in range(n):
         m = int(np.argmax(current))
         if not np.isfinite(current[m]):
             break
@@ -251,6 +290,10 @@ def containment_aware_soft_nms(
         scores[nb] *= f
         current[nb] = np.where(scores[nb] >= score_thresh, scores[nb],
                                -np.inf)
+        if step == 0 and threshold_mode == 'alg3':
+            # f(0) = 1 for the rest: everything below tau goes now (later
+            # scores change only through decays, checked above).
+            current[scores < score_thresh] = -np.inf
     idx = np.asarray(kept, np.int64)
     out = cands.select(idx).with_scores(np.asarray(kept_scores, np.float64))
     return out, idx
@@ -266,8 +309,8 @@ class ContainmentAwareSoftNMS:
 
     Args:
         sam_weight, h_weight, containment_thresh, penalty, sigma,
-        score_thresh, iou_type, contained_score_thresh, normalize_h: See
-            :func:`containment_aware_soft_nms`.
+        score_thresh, iou_type, contained_score_thresh, threshold_mode,
+        normalize_h: See :func:`containment_aware_soft_nms`.
         return_label_map (bool): Return the ``HxW`` int32 instance map
             (kept masks painted by score) instead of the candidates.
     """
@@ -280,9 +323,13 @@ class ContainmentAwareSoftNMS:
                  sigma: float = 0.5,
                  score_thresh: float = 0.5,
                  iou_type: str = 'mask',
-                 contained_score_thresh: Optional[float] = None,
+                 contained_score_thresh: Optional[float] = 0.5,
+                 threshold_mode: str = 'official',
                  normalize_h: bool = True,
                  return_label_map: bool = False) -> None:
+        if threshold_mode not in THRESHOLD_MODES:
+            raise ValueError(f'threshold_mode must be one of '
+                             f'{THRESHOLD_MODES}, got {threshold_mode!r}')
         self.kwargs = dict(
             sam_weight=sam_weight,
             h_weight=h_weight,
@@ -292,6 +339,7 @@ class ContainmentAwareSoftNMS:
             score_thresh=score_thresh,
             iou_type=iou_type,
             contained_score_thresh=contained_score_thresh,
+            threshold_mode=threshold_mode,
             normalize_h=normalize_h)
         self.return_label_map = return_label_map
 

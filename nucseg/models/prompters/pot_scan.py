@@ -16,19 +16,21 @@ into a large connected component". The official code (``get_points`` in
     if is_mask_valid(mask, best_mask): accept   # no merged component
     else: break                                 # keep the previous step
 
-with ``is_mask_valid`` (not in the published copy of the code) read here,
-after the method notes, as "largest 8-connected component <=
-``max_component_area`` (20000) px". The first step (``rho0``) is accepted
-unconditionally. ``merge_rule`` selects:
+where ``is_mask_valid`` (``project/utils/mask_check.py``) rejects a mask
+when its largest 8-connected component exceeds 20000 px (``area_thresh``)
+**or** when any of its 3 largest components (``top_n``) overlaps more than
+5 components (``overlap_thresh``) of the previously accepted mask -- the
+literal "regions merge" test. Here the first test is
+``max_component_area`` and the second ``max_merged_regions`` (with
+``merge_top_n``); ``max_merged_regions=None`` turns the second off. The
+first step (``rho0``) is accepted unconditionally. ``merge_rule`` selects:
 
 - ``'gated'`` (default, the official control flow): a step merges iff its
-  mask covers ``>= cover_ratio`` of the foreground reference **and** its
-  largest component exceeds ``max_component_area``;
-- ``'any'``: a step merges iff the largest component exceeds
-  ``max_component_area`` **or** the coverage reaches ``cover_ratio`` (the
-  literal "or" of the method notes; it tends to stop right after
-  ``rho0``);
-- ``'component'``: the largest component alone (the paper's wording).
+  mask covers ``>= cover_ratio`` of the foreground reference **and** it
+  fails one of the two tests above;
+- ``'any'``: a step merges iff the coverage reaches ``cover_ratio`` **or**
+  one of the tests fails (it tends to stop right after ``rho0``);
+- ``'component'``: the two tests alone (the paper's wording).
 
 If no step merges the scan ends at the last grid value ``<= rho_max``.
 Like the official code, the result also carries an *expanded* mask at
@@ -136,6 +138,9 @@ class POTScanStep:
         foreground (np.ndarray): ``to_foreground``'s HxW bool mask.
         largest_component (int): Pixels of its largest component.
         coverage (float): Fraction of the foreground reference covered.
+        merged_regions (int): Largest number of components of the
+            previously accepted mask that one of the ``merge_top_n``
+            largest components overlaps (0 for the first step).
         merged (bool): Whether the merge rule fired.
         accepted (bool): Whether the step became the kept result so far
             (the first step always does).
@@ -146,6 +151,7 @@ class POTScanStep:
     foreground: np.ndarray
     largest_component: int
     coverage: float
+    merged_regions: int
     merged: bool
     accepted: bool
     n_iter: int
@@ -224,6 +230,11 @@ class POTScan:
         tol (float): Partial-OT tolerance on ``max |delta log b|``.
         max_component_area (int): Largest component area (px, image scale)
             above which a mask counts as merged.
+        max_merged_regions (int, optional): A mask also counts as merged
+            when one of its ``merge_top_n`` largest components overlaps
+            more than this many components of the previously accepted
+            mask (official code: 5); ``None`` disables the test.
+        merge_top_n (int): Components checked by ``max_merged_regions``.
         cover_ratio (float): Coverage of the foreground reference that
             gates (``'gated'``) or triggers (``'any'``) the merge test.
         merge_rule (str): ``'gated'``, ``'any'`` or ``'component'``.
@@ -247,6 +258,8 @@ class POTScan:
                  max_iter: int = 1000,
                  tol: float = 1e-6,
                  max_component_area: int = 20000,
+                 max_merged_regions: Optional[int] = None,
+                 merge_top_n: int = 3,
                  cover_ratio: float = 0.95,
                  merge_rule: str = 'gated',
                  connectivity: int = 2,
@@ -271,6 +284,14 @@ class POTScan:
         if max_component_area < 0:
             raise ValueError('max_component_area must be >= 0, got '
                              f'{max_component_area}')
+        if max_merged_regions is not None and (
+                int(max_merged_regions) != max_merged_regions
+                or max_merged_regions < 0):
+            raise ValueError('max_merged_regions must be None or an integer '
+                             f'>= 0, got {max_merged_regions}')
+        if int(merge_top_n) != merge_top_n or merge_top_n < 1:
+            raise ValueError(
+                f'merge_top_n must be an integer >= 1, got {merge_top_n}')
         if int(expand_steps) != expand_steps or expand_steps < 0:
             raise ValueError(
                 f'expand_steps must be an integer >= 0, got {expand_steps}')
@@ -285,6 +306,9 @@ class POTScan:
         self.max_iter = max_iter
         self.tol = tol
         self.max_component_area = max_component_area
+        self.max_merged_regions = (None if max_merged_regions is None else
+                                   int(max_merged_regions))
+        self.merge_top_n = int(merge_top_n)
         self.cover_ratio = float(cover_ratio)
         self.merge_rule = merge_rule
         self.structure = ndi.generate_binary_structure(2, connectivity)
@@ -305,31 +329,67 @@ class POTScan:
             for i in range(count + 1)
         ]
 
-    def merge_test(self, foreground: np.ndarray,
-                   reference: np.ndarray) -> Tuple[int, float, bool]:
-        """Largest component, reference coverage and the merge decision.
+    def merged_regions(self, labels: np.ndarray, num: int,
+                       previous: Optional[np.ndarray]) -> int:
+        """Most components of ``previous`` joined by one large component.
+
+        Args:
+            labels (np.ndarray): HxW component labels of the new mask.
+            num (int): Number of its components.
+            previous (np.ndarray, optional): HxW bool previously accepted
+                mask (``None``: nothing to merge, returns 0).
+
+        Returns:
+            int: Over the ``merge_top_n`` largest components of the new
+            mask, the largest number of distinct ``previous`` components
+            each overlaps.
+        """
+        if previous is None or num == 0:
+            return 0
+        old, _ = ndi.label(previous, structure=self.structure)
+        sizes = np.bincount(labels.ravel())[1:]
+        top = np.argsort(-sizes, kind='stable')[:self.merge_top_n] + 1
+        most = 0
+        for comp in top:
+            hits = np.unique(old[labels == comp])
+            most = max(most, int((hits != 0).sum()))
+        return most
+
+    def merge_test(self,
+                   foreground: np.ndarray,
+                   reference: np.ndarray,
+                   previous: Optional[np.ndarray] = None
+                   ) -> Tuple[int, float, int, bool]:
+        """Largest component, coverage, merged regions and the decision.
 
         Args:
             foreground (np.ndarray): HxW bool mask of a step.
             reference (np.ndarray): HxW bool foreground reference.
+            previous (np.ndarray, optional): HxW bool mask of the last
+                accepted step, for ``max_merged_regions``.
 
         Returns:
-            tuple[int, float, bool]: Largest component area (px), coverage
-            ``|fg & ref| / |ref|`` and whether the step merged.
+            tuple[int, float, int, bool]: Largest component area (px),
+            coverage ``|fg & ref| / |ref|``, merged regions (see
+            :meth:`merged_regions`) and whether the step merged.
         """
         labels, num = ndi.label(foreground, structure=self.structure)
         largest = int(np.bincount(labels.ravel())[1:].max()) if num else 0
         coverage = float((foreground & reference).sum() /
                          max(int(reference.sum()), 1))
-        big = largest > self.max_component_area
+        regions = (self.merged_regions(labels, num, previous)
+                   if self.max_merged_regions is not None else 0)
+        invalid = largest > self.max_component_area or (
+            self.max_merged_regions is not None
+            and regions > self.max_merged_regions)
         covers = coverage >= self.cover_ratio
         if self.merge_rule == 'gated':
-            merged = covers and big
+            merged = covers and invalid
         elif self.merge_rule == 'any':
-            merged = covers or big
+            merged = covers or invalid
         else:
-            merged = big
-        return largest, coverage, merged
+            merged = invalid
+        return largest, coverage, regions, merged
 
     def _prepare(self, features: ArrayLike, fg_ref: np.ndarray,
                  prototypes: Optional[torch.Tensor]
@@ -459,11 +519,12 @@ class POTScan:
         stopped_by = 'rho_max'
         for i, rho in enumerate(self.rhos()):
             plan, fg, info = evaluate(rho)
-            largest, coverage, merged = self.merge_test(fg, reference)
+            largest, coverage, regions, merged = self.merge_test(
+                fg, reference, None if kept is None else kept[2])
             accepted = i == 0 or not merged
             history.append(
-                POTScanStep(rho, fg, largest, coverage, merged, accepted,
-                            info.n_iter, info.converged))
+                POTScanStep(rho, fg, largest, coverage, regions, merged,
+                            accepted, info.n_iter, info.converged))
             if not accepted:
                 stopped_by = 'merge'
                 break

@@ -3,6 +3,7 @@ from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
+from mmengine.config import ConfigDict
 from mmseg.models.segmentors import BaseSegmentor, EncoderDecoder
 from mmseg.utils import ConfigType, OptConfigType, OptSampleList, SampleList
 from torch import Tensor
@@ -107,8 +108,10 @@ class AMASAM(EncoderDecoder):
         self.postprocessor = TASK_UTILS.build(
             postprocessor or dict(type='DistanceWatershed'))
         self.train_cfg = train_cfg
-        self.test_cfg = test_cfg if test_cfg is not None else dict(
-            mode='whole')
+        # mmseg reads ``test_cfg.mode``: attribute access needs a
+        # ConfigDict, also for a model built without a test_cfg.
+        self.test_cfg = ConfigDict(
+            test_cfg if test_cfg is not None else dict(mode='whole'))
         self.align_corners = False
         self.num_classes = 2
         self.out_channels = 1

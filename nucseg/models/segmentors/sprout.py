@@ -21,11 +21,17 @@ from nucseg.models.prompters.point_prompts import (distance_maxima_points,
                                                    positive_points)
 from nucseg.models.prompters.pot_scan import activation_maps
 from nucseg.registry import MODELS, TASK_UTILS
+from nucseg.utils.config_check import accepted_kwargs, check_keys
 from nucseg.utils.stain import stain_priors
 
 __all__ = ['SPROUT', 'grid_mask', 'clean_foreground']
 
 POINT_METHODS = ('watershed', 'distance_maxima')
+
+
+def _options_of(func, *data_args: str) -> tuple:
+    """Keyword options of ``func`` without its data arguments."""
+    return tuple(k for k in accepted_kwargs(func) if k not in data_args)
 
 
 def grid_mask(mask: np.ndarray, shape, min_fraction: float = 0.5
@@ -85,7 +91,7 @@ class SPROUT(BaseSegmentor):
         pos      = positive_points([fg_ref, fg])  # watershed centroids
         neg      = negative_points(~expand(fg_expanded))  # 24 px grid
         cands    = mask_generator(img, pos, neg)  # SAM or watershed
-        inst     = nms(cands, h_map)              # Alg. 3, label map
+        inst     = nms(cands, img)                # Alg. 3 (H of img), labels
 
     Nothing is trained; :meth:`loss` raises. ``tools/test.py CONFIG``
     evaluates it without a checkpoint and ``tools/infer.py`` writes label
@@ -114,7 +120,8 @@ class SPROUT(BaseSegmentor):
             stain prior's Otsu foreground.
         points (dict): ``method``: ``'watershed'`` (the paper's watershed
             centroids of the stain reference and the scan foreground,
-            ``min_distance`` 5, ``merge_distance`` 10) or
+            ``min_distance`` 5, ``merge_distance`` 10, ``snap_to_mask``:
+            move points that fall outside the masks onto them) or
             ``'distance_maxima'`` (h-maxima of the smoothed distance
             transform of the scan foreground, ``h``, ``sigma``);
             ``neg_grid`` (24), ``neg_margin`` (0), ``neg_mode`` ('center'
@@ -149,13 +156,22 @@ class SPROUT(BaseSegmentor):
         self.crf = TASK_UTILS.build(crf) if crf is not None else None
         self.mask_generator = TASK_UTILS.build(mask_generator)
         self.nms = TASK_UTILS.build(nms) if nms is not None else None
+        # Dicts of options: a misspelt key fails here with its name.
+        check_keys(priors, _options_of(stain_priors, 'img'),
+                   'SPROUT.priors')
+        check_keys(activation, ('per_position', 'slack_to_bg'),
+                   'SPROUT.activation')
+        check_keys(cleanup, _options_of(clean_foreground, 'mask'),
+                   'SPROUT.cleanup')
         self.priors_cfg = dict(top_t=0.6)
         self.priors_cfg.update(priors or {})
         self.activation_cfg = dict(activation or {})
         self.fg_prior = bool(fg_prior)
         self.points_cfg = dict(
-            method='watershed', min_distance=5, merge_distance=10.0, h=0.25,
-            sigma=2.0, neg_grid=24, neg_margin=0.0, neg_mode='center')
+            method='watershed', min_distance=5, merge_distance=10.0,
+            snap_to_mask=True, h=0.25, sigma=2.0, neg_grid=24,
+            neg_margin=0.0, neg_mode='center')
+        check_keys(points, self.points_cfg, 'SPROUT.points')
         self.points_cfg.update(points or {})
         if self.points_cfg['method'] not in POINT_METHODS:
             raise ValueError(f'points.method must be one of {POINT_METHODS},'
@@ -278,7 +294,8 @@ class SPROUT(BaseSegmentor):
         if pc['method'] == 'watershed':
             pos = positive_points([priors.fg_ref, fg],
                                   min_distance=pc['min_distance'],
-                                  merge_distance=pc['merge_distance'])
+                                  merge_distance=pc['merge_distance'],
+                                  snap_to_mask=pc['snap_to_mask'])
         else:
             pos = distance_maxima_points(fg, h=pc['h'], sigma=pc['sigma'])
         neg = negative_points(
@@ -289,7 +306,10 @@ class SPROUT(BaseSegmentor):
             img, pos, neg, fg_mask=fg, h_map=priors.h)
         lap('masks')
         if self.nms is not None:
-            inst = self.nms(cands, h_map=priors.h)
+            # The NMS scores with the H map of the image itself (fixed
+            # H&E matrix, as the official code's rgb2hed), not with the
+            # stain prior's (maybe Macenko / smoothed) map.
+            inst = self.nms(cands, image=img)
         else:
             inst = cands
         if not isinstance(inst, np.ndarray):

@@ -7,9 +7,11 @@ The official checkpoints (``sam_vit_b_01ec64.pth``, ``sam_vit_l_0b3195.pth``,
 part of SAM loads its part from such a file through
 :func:`load_sam_state_dict` (``torch.load(..., weights_only=True)``: a
 checkpoint is untrusted input) and reports missing and unexpected keys
-through :func:`load_sam_part`.
+through :func:`load_sam_part`. A file is read (memory-mapped) once even
+when a model loads several of its parts.
 """
 import os
+import zipfile
 from functools import partial
 from typing import Dict, List, Optional, Tuple
 
@@ -22,6 +24,7 @@ from torch import nn
 __all__ = [
     'SAM_ARCHS', 'SAM_PIXEL_MEAN', 'SAM_PIXEL_STD', 'PROMPT_EMBED_DIM',
     'SamCheckpointError', 'load_sam_state_dict', 'load_sam_part',
+    'clear_sam_checkpoint_cache',
     'build_sam_image_encoder', 'build_sam_prompt_encoder',
     'build_sam_mask_decoder', 'build_sam'
 ]
@@ -71,13 +74,56 @@ def load_sam_state_dict(filename: str,
         SamCheckpointError: The file is not a tensor-only checkpoint or has
             no key with ``prefix``.
     """
+    ckpt = _read_checkpoint(filename)
+    if prefix is None:
+        return dict(ckpt)
+    part = {
+        k[len(prefix):]: v
+        for k, v in ckpt.items() if k.startswith(prefix)
+    }
+    if not part:
+        heads = sorted({k.split('.')[0] for k in ckpt})
+        raise SamCheckpointError(
+            f'{filename} has no keys starting with {prefix!r} '
+            f'(top-level names: {heads})')
+    return part
+
+
+#: The last checkpoint read by :func:`_read_checkpoint`: its identity
+#: ``(real path, mtime_ns, size)`` and its memory-mapped state dict.
+_LAST_CHECKPOINT: Dict[str, object] = {}
+
+
+def clear_sam_checkpoint_cache() -> None:
+    """Forget the memory-mapped checkpoint kept by :func:`_read_checkpoint`.
+    """
+    _LAST_CHECKPOINT.clear()
+
+
+def _read_checkpoint(filename: str) -> Dict[str, torch.Tensor]:
+    """Whole state dict of a SAM checkpoint, read once per file.
+
+    A model reads several parts of the same file (AMA-SAM: the image
+    encoder, the prompt encoder and the mask decoder). The file is
+    memory-mapped (``torch.load(mmap=True, weights_only=True)``; tensors
+    are read from disk only when copied into a module) and the last one
+    is kept, keyed by its path, modification time and size, so the parts
+    share one read. Legacy (non-zip) files cannot be mapped: they are read
+    fully on every call and not kept.
+    """
     if not os.path.isfile(filename):
         raise FileNotFoundError(
             f'SAM checkpoint not found: {filename} (download it from '
             'https://github.com/facebookresearch/segment-anything'
             '#model-checkpoints)')
+    st = os.stat(filename)
+    identity = (os.path.realpath(filename), st.st_mtime_ns, st.st_size)
+    if _LAST_CHECKPOINT.get('identity') == identity:
+        return _LAST_CHECKPOINT['state']
+    mmap = zipfile.is_zipfile(filename)
     try:
-        ckpt = torch.load(filename, map_location='cpu', weights_only=True)
+        ckpt = torch.load(
+            filename, map_location='cpu', weights_only=True, mmap=mmap)
     except Exception as err:  # pickle.UnpicklingError, RuntimeError, ...
         raise SamCheckpointError(
             f'cannot load SAM checkpoint {filename} with weights_only=True '
@@ -96,18 +142,10 @@ def load_sam_state_dict(filename: str,
         (k[len('module.'):] if k.startswith('module.') else k): v
         for k, v in ckpt.items()
     }
-    if prefix is None:
-        return ckpt
-    part = {
-        k[len(prefix):]: v
-        for k, v in ckpt.items() if k.startswith(prefix)
-    }
-    if not part:
-        heads = sorted({k.split('.')[0] for k in ckpt})
-        raise SamCheckpointError(
-            f'{filename} has no keys starting with {prefix!r} '
-            f'(top-level names: {heads})')
-    return part
+    _LAST_CHECKPOINT.clear()
+    if mmap:
+        _LAST_CHECKPOINT.update(identity=identity, state=ckpt)
+    return ckpt
 
 
 def load_sam_part(module: nn.Module,

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from nucseg.models.losses.cgrl_loss import (CGRLLoss,
-                                            inverse_frequency_weights)
+                                            inverse_frequency_weights,
+                                            main_aux_weights)
 from nucseg.registry import MODELS
 
 
@@ -67,9 +68,71 @@ def test_weight_formula():
         inverse_frequency_weights([0, 3])
 
 
+def test_eq3_two_weights_from_known_counts():
+    """Table 1 M + T + C + CP (30 / 50 / 30 / 64 training images): w_main
+    is inversely proportional to the 30 primary images and w_aux to the
+    144 auxiliary images together, so both sides carry the same loss mass
+    over an epoch (per-data-set weights would give primary : auxiliary =
+    1 : 3)."""
+    sizes = [30, 50, 30, 64]
+    w_main, w_aux = main_aux_weights(sizes, [0])
+    assert w_main == pytest.approx(2 * 144 / 174)
+    assert w_aux == pytest.approx(2 * 30 / 174)
+    assert w_main / w_aux == pytest.approx(144 / 30)
+    assert 30 * w_main == pytest.approx(144 * w_aux)
+    per = inverse_frequency_weights(sizes)
+    assert 30 * per[0] == pytest.approx(sum(
+        n * w for n, w in zip(sizes[1:], per[1:])) / 3)
+    # The loss built from the counts (the default weighting) is Eq. 3
+    # with exactly these two weights, whatever the auxiliary set.
+    loss = CGRLLoss(domain_sizes=sizes)
+    assert loss.weighting == 'main_aux'
+    assert (loss.w_main, loss.w_aux) == (w_main, w_aux)
+    ys = [int(p) for p in IS_PRIMARY]
+    out = loss(torch.tensor(LOGITS), torch.tensor(IS_PRIMARY),
+               torch.tensor([0, 1, 3, 0]))
+    assert out.item() == pytest.approx(
+        _eq3(LOGITS, ys, [w_main] * 4, [w_aux] * 4), rel=1e-6)
+    # TNBC primary (domain id 1 here).
+    assert main_aux_weights(sizes, [1]) == pytest.approx(
+        (2 * 124 / 174, 2 * 50 / 174))
+    with pytest.raises(ValueError, match='no auxiliary'):
+        main_aux_weights([30], [0])
+    with pytest.raises(ValueError, match='primary_ids'):
+        main_aux_weights([30, 50], [2])
+    with pytest.raises(ValueError, match='weighting'):
+        CGRLLoss(weighting='per_image')
+
+
+def test_domain_sizes_hook_sets_two_weights(tmp_path):
+    """The hook reads the counts and the primary domain from the training
+    set (MultiDomainDataset) and leaves configured weights alone."""
+    from types import SimpleNamespace
+
+    from torch import nn
+
+    from nucseg.engine.hooks import DomainSizesHook
+
+    dataset = SimpleNamespace(domain_sizes=[30, 50, 30, 64],
+                              primary_ids=[2],
+                              domain_names=['tnbc', 'monuseg', 'cryo',
+                                            'cpm17'])
+    model = nn.Module()
+    model.loss_align = CGRLLoss()
+    runner = SimpleNamespace(model=model,
+                             train_dataloader=SimpleNamespace(
+                                 dataset=dataset))
+    DomainSizesHook().before_train(runner)
+    assert (model.loss_align.w_main, model.loss_align.w_aux) == (
+        pytest.approx(2 * 144 / 174), pytest.approx(2 * 30 / 174))
+    model.loss_align = CGRLLoss(w_main=3.0, w_aux=0.5)
+    DomainSizesHook().before_train(runner)
+    assert (model.loss_align.w_main, model.loss_align.w_aux) == (3.0, 0.5)
+
+
 def test_domain_sizes_per_dataset_weights():
     sizes = [40, 160, 80]
-    loss = CGRLLoss(domain_sizes=sizes)
+    loss = CGRLLoss(domain_sizes=sizes, weighting='per_domain')
     domain_id = torch.tensor([0, 1, 2, 0])
     w = inverse_frequency_weights(sizes)
     out = loss(torch.tensor(LOGITS), torch.tensor(IS_PRIMARY), domain_id)

@@ -5,13 +5,10 @@ from nucseg.models.utils.sam import build_sam
 
 
 @pytest.fixture(scope='module', autouse=True)
-def one_thread():
+def one_thread(torch_one_thread):
     """The tiny decoder's small ops are much slower with contended threads.
     """
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
     yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope='module')

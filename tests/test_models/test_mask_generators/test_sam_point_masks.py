@@ -220,3 +220,38 @@ def test_inputs_and_registry(tiny_sam):
         SAMPointMaskGenerator(sam=tiny_sam, decoder='quick')
     with pytest.raises(TypeError, match='Sam'):
         SAMPointMaskGenerator(sam=torch.nn.Linear(2, 2))
+
+
+def test_patch_nms_scores_with_the_patch_h_map(tiny_sam):
+    """``patch_nms``: each patch's masks are merged and soft-NMS'd with the
+    H map of the patch itself (official ``post_process_nms(..., patch_img)``),
+    in patch coordinates, and come back in image coordinates."""
+    from nucseg.models.postprocessors.soft_nms import (combined_scores,
+                                                       hematoxylin_map)
+    nms = dict(type='ContainmentAwareSoftNMS')
+    gen = SAMPointMaskGenerator(sam=tiny_sam, patch_size=64, patch_nms=nms,
+                                smooth_radius=2)
+    rng = np.random.default_rng(0)
+    image = rng.integers(60, 250, (96, 128, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[:96, :128]
+    a = (xx - 80)**2 + (yy - 50)**2 <= 36
+    b = (xx - 83)**2 + (yy - 50)**2 <= 36  # IoU(a, b) < 0.8: not merged
+    far = (xx - 110)**2 + (yy - 80)**2 <= 25
+    cands = InstanceCandidates.from_masks([a, b, far], [0.95, 0.6, 0.7])
+    left, top = 64, 32
+    kept = gen.suppress_in_patch(cands, image, left, top)
+    assert kept.image_shape == (96, 128)
+    patch = image[top:, left:]
+    local = cands.translate((-left, -top), patch.shape[:2])
+    want = combined_scores(local, hematoxylin_map(patch))
+    # a first; b decays (mask IoU) and may fall below 0.5; far is kept.
+    assert np.array_equal(kept.mask(0), a)
+    assert kept.scores[0] == pytest.approx(want[0])
+    kept_masks = [kept.mask(k) for k in range(len(kept))]
+    assert any(np.array_equal(m, far) for m in kept_masks)
+    # A whole-image H map would give another score: the patch's is used.
+    whole = combined_scores(cands, hematoxylin_map(image))
+    assert whole[0] != pytest.approx(want[0])
+    with pytest.raises(ValueError, match='return_label_map'):
+        SAMPointMaskGenerator(
+            sam=tiny_sam, patch_nms=dict(nms, return_label_map=True))

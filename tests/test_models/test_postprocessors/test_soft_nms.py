@@ -24,26 +24,80 @@ def _rect(x0, y0, x1, y1, shape=SHAPE):
     return m
 
 
-def _reference(masks, scores, sigma=0.5, tau=0.5, eps=0.5, contain=0.9):
-    """Alg. 3 on dense masks with plain loops (mask IoU, pre-threshold)."""
+def _bbox(m):
+    ys, xs = np.nonzero(m)
+    if ys.size == 0:
+        return None
+    return ys.min(), ys.max(), xs.min(), xs.max()
+
+
+def _boxes_touch(b1, b2):
+    """The official code's box test (inclusive boxes, > 0 overlap)."""
+    if b1 is None or b2 is None:
+        return False
+    inter_w = min(b1[3], b2[3]) - max(b1[2], b2[2])
+    inter_h = min(b1[1], b2[1]) - max(b1[0], b2[0])
+    return inter_w > 0 and inter_h > 0
+
+
+def _iou(a, b):
+    union = (a | b).sum()
+    return (a & b).sum() / union if union else 0.0
+
+
+def _penalised(masks, scores, eps, contain, contained_min):
     s = list(map(float, scores))
     n = len(masks)
-    area = [m.sum() for m in masks]
+    area = [int(m.sum()) for m in masks]
+    boxes = [_bbox(m) for m in masks]
+    out = list(s)
     for i in range(n):
-        cnt = sum(1 for j in range(n) if j != i and area[j] <= area[i]
-                  and (masks[i] & masks[j]).sum() > contain * area[j])
+        cnt = 0
+        for j in range(n):
+            if (i == j or boxes[j] is None or area[i] < area[j]
+                    or not _boxes_touch(boxes[i], boxes[j])):
+                continue
+            if ((masks[i] & masks[j]).sum() / area[j] > contain
+                    and (contained_min is None or s[j] > contained_min)):
+                cnt += 1
         if cnt > 1:
-            s[i] *= 1 - math.tanh(eps * cnt)
-    live = [i for i in range(n) if s[i] >= tau]
+            out[i] *= 1 - math.tanh(eps * cnt)
+    return out, boxes
+
+
+def _official_reference(masks, scores, sigma=0.5, tau=0.5, eps=0.5,
+                        contain=0.9, contained_min=0.5):
+    """The authors' ``soft_nms`` (project/utils/NMS.py), as plain loops."""
+    s, boxes = _penalised(masks, scores, eps, contain, contained_min)
+    live = list(range(len(masks)))
     kept, kept_s = [], []
     while live:
-        m = max(live, key=lambda i: (s[i], -i))
+        m = max(live, key=lambda i: s[i])  # first maximum: lower index
         kept.append(m)
         kept_s.append(s[m])
         live.remove(m)
         for i in list(live):
-            u = (masks[m] & masks[i]).sum() / (masks[m] | masks[i]).sum()
-            s[i] *= math.exp(-u * u / sigma)
+            if not _boxes_touch(boxes[m], boxes[i]):
+                continue
+            s[i] *= math.exp(-_iou(masks[m], masks[i])**2 / sigma)
+            if s[i] < tau:
+                live.remove(i)
+    return kept, kept_s
+
+
+def _alg3_reference(masks, scores, sigma=0.5, tau=0.5, eps=0.5,
+                    contain=0.9, contained_min=0.5):
+    """Alg. 3 read literally (every remaining candidate, mask IoU)."""
+    s, _ = _penalised(masks, scores, eps, contain, contained_min)
+    live = list(range(len(masks)))
+    kept, kept_s = [], []
+    while live:
+        m = max(live, key=lambda i: s[i])
+        kept.append(m)
+        kept_s.append(s[m])
+        live.remove(m)
+        for i in list(live):
+            s[i] *= math.exp(-_iou(masks[m], masks[i])**2 / sigma)
             if s[i] < tau:
                 live.remove(i)
     return kept, kept_s
@@ -63,13 +117,48 @@ def test_containment_penalty_suppresses_the_big_mask():
     kept1, idx1 = containment_aware_soft_nms(one)
     assert idx1.tolist()[0] == 0
     assert kept1.scores[0] == pytest.approx(0.95)
-    # With a contained-score condition (official code) low-score small
-    # masks do not count.
+    # Contained masks count only when they score > 0.5 (official code,
+    # the default); counting every one penalises the big mask.
     weak = cands.with_scores([0.95, 0.4, 0.4, 0.8])
-    _, idx_w = containment_aware_soft_nms(weak, contained_score_thresh=0.5)
+    _, idx_w = containment_aware_soft_nms(weak)
     assert idx_w.tolist()[0] == 0
-    _, idx_p = containment_aware_soft_nms(weak)
+    _, idx_p = containment_aware_soft_nms(weak, contained_score_thresh=None)
     assert 0 not in idx_p.tolist()
+
+
+def test_isolated_low_score_mask_is_kept():
+    """Alg. 3 always keeps the current maximum, and the official loop never
+    touches a candidate whose box misses every kept one: an isolated mask
+    scoring 0.45 (< tau) survives, alone or beside a better one."""
+    lone = InstanceCandidates.from_masks([_disk(20, 20, 6)], [0.45])
+    for mode in ('official', 'alg3'):
+        kept, idx = containment_aware_soft_nms(lone, threshold_mode=mode)
+        assert idx.tolist() == [0]
+        assert kept.scores[0] == pytest.approx(0.45)
+    pair = InstanceCandidates.from_masks(
+        [_disk(12, 12, 6), _disk(50, 50, 6)], [0.9, 0.45])
+    assert containment_aware_soft_nms(pair)[1].tolist() == [0, 1]
+    # The literal pseudo-code drops it once a better mask was kept.
+    assert containment_aware_soft_nms(
+        pair, threshold_mode='alg3')[1].tolist() == [0]
+
+
+def test_big_mask_with_two_weak_contained_masks_is_kept():
+    """As the official code does: the weak (<= 0.5) contained masks do not
+    count, so the big mask keeps its score, is kept first, and its decay
+    removes the two weak ones."""
+    big = _disk(32, 32, 14)
+    weak = [_disk(26, 32, 4), _disk(38, 32, 4)]
+    masks = [big] + weak
+    scores = [0.8, 0.45, 0.45]
+    kept, idx = containment_aware_soft_nms(
+        InstanceCandidates.from_masks(masks, scores))
+    assert idx.tolist() == [0]
+    assert kept.scores[0] == pytest.approx(0.8)
+    assert idx.tolist() == _official_reference(masks, scores)[0]
+    # A hand computation: IoU(big, weak) = |weak| / |big| -> decayed score.
+    u = weak[0].sum() / big.sum()
+    assert 0.45 * math.exp(-u * u / 0.5) < 0.5
 
 
 def test_gaussian_decay_of_two_overlapping_masks():
@@ -130,8 +219,12 @@ def test_empty_input_and_all_below_threshold():
     assert len(kept) == 0 and idx.size == 0
     lab = ContainmentAwareSoftNMS(return_label_map=True)(empty)
     assert lab.shape == SHAPE and not lab.any()
-    low = InstanceCandidates.from_masks([_disk(20, 20, 5)], [0.3])
-    assert len(containment_aware_soft_nms(low)[0]) == 0
+    # Decayed below tau by a kept neighbour: dropped.
+    near = InstanceCandidates.from_masks(
+        [_disk(20, 20, 6), _disk(24, 20, 6)], [0.9, 0.52])
+    assert containment_aware_soft_nms(near)[1].tolist() == [0]
+    with pytest.raises(ValueError, match='threshold_mode'):
+        containment_aware_soft_nms(near, threshold_mode='x')
 
 
 def test_matches_reference_and_is_deterministic():
@@ -146,9 +239,13 @@ def test_matches_reference_and_is_deterministic():
     scores[-1] = scores[3]
     cands = InstanceCandidates.from_masks(masks, scores)
     kept, idx = containment_aware_soft_nms(cands)
-    ref_idx, ref_s = _reference(masks, scores)
+    ref_idx, ref_s = _official_reference(masks, scores)
     assert idx.tolist() == ref_idx
     np.testing.assert_allclose(kept.scores, ref_s, rtol=1e-12)
+    kept3, idx3 = containment_aware_soft_nms(cands, threshold_mode='alg3')
+    ref3_idx, ref3_s = _alg3_reference(masks, scores)
+    assert idx3.tolist() == ref3_idx
+    np.testing.assert_allclose(kept3.scores, ref3_s, rtol=1e-12)
     assert 40 not in idx.tolist()  # the container is penalised away
     assert 3 in idx.tolist() and 41 not in idx.tolist()  # tie -> lower id
     kept2, idx2 = containment_aware_soft_nms(cands)

@@ -79,6 +79,42 @@ def test_stops_at_merge_and_keeps_previous_step():
     assert np.array_equal(res.expanded_foreground, m['full'])
 
 
+def test_regions_merge_rule_of_the_official_is_mask_valid():
+    """A step whose largest component joins more than 5 components of the
+    accepted mask is a merge, even far below the area limit (official
+    ``is_mask_valid``: top-3 components, > 5 overlapped regions)."""
+    feats, _, fg_ref, bg_ref = _scene()
+    ref = np.zeros((IMG, IMG), bool)
+    ref[20:24, :4] = True  # image-scale reference, apart from the blobs
+    blobs = ref.copy()
+    for k in range(6):  # six separate 2x2 blobs along one row
+        blobs[2:4, 4 * k:4 * k + 2] = True
+    joined = blobs.copy()
+    joined[2:4, :] = True  # one 48 px bar over all six
+    five = blobs.copy()
+    five[2:4, :18] = True  # joins exactly five
+    for bar, stops in ((joined, True), (five, False)):
+        # Every step covers the reference, so the gate is open.
+        stub = Stub({0.6: blobs}, bar)
+        scan = POTScan(rho_max=0.65, max_merged_regions=5, expand_steps=0)
+        res = scan(feats, fg_ref, bg_ref, stub, fg_ref_image=ref)
+        step = res.history[1]
+        assert step.coverage == 1.0
+        assert step.largest_component < scan.max_component_area
+        assert step.merged_regions == (6 if stops else 5)
+        assert step.merged is stops
+        assert res.rho == (0.6 if stops else 0.65)
+    # Off (None): area alone decides, the joined bar is accepted.
+    stub = Stub({0.6: blobs}, joined)
+    res = POTScan(rho_max=0.65, expand_steps=0)(
+        feats, fg_ref, bg_ref, stub, fg_ref_image=ref)
+    assert res.rho == 0.65 and res.history[1].merged_regions == 0
+    with pytest.raises(ValueError, match='max_merged_regions'):
+        POTScan(max_merged_regions=-1)
+    with pytest.raises(ValueError, match='merge_top_n'):
+        POTScan(merge_top_n=0)
+
+
 def test_never_merging_stops_at_rho_max():
     feats, _, fg_ref, bg_ref = _scene()
     m = _masks(fg_ref)

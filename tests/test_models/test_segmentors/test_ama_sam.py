@@ -19,7 +19,8 @@ def _model(repo_root, **overrides):
     m.data_preprocessor.size = (SIZE, SIZE)
     m.backbone.image_size = SIZE
     m.decode_head.image_size = SIZE
-    m.update(overrides)
+    for key, value in overrides.items():  # replace, not merge
+        m[key] = value
     torch.manual_seed(0)
     return MODELS.build(m)
 
@@ -133,3 +134,76 @@ def test_predict_primary_path_at_original_size(repo_root):
     with torch.no_grad():
         model.predict(inputs, samples)
     assert not calls
+
+
+def test_built_without_test_cfg_predicts(repo_root):
+    """mmseg reads ``test_cfg.mode``: the default must be a ConfigDict."""
+    model = _model(repo_root, test_cfg=None).eval()
+    assert model.test_cfg.mode == 'whole'
+    inputs, samples = _batch([True])
+    with torch.no_grad():
+        out = model.predict(inputs, samples)[0]
+    assert 'pred_instance_map' in out
+
+
+def test_sam_decoder_baseline_trains_its_decoder(repo_root):
+    """Table 3 row 1: SAM's mask decoder is trainable (the prompt encoder
+    stays frozen), so the baseline has a decoder to fit like the HR row."""
+    head = dict(type='SAMMaskDecoderHead', image_size=SIZE,
+                train_mask_decoder=True)
+    model = _model(repo_root, decode_head=head)
+    dec = model.decode_head
+    assert all(p.requires_grad for p in dec.mask_decoder.parameters())
+    assert not any(p.requires_grad for p in dec.prompt_encoder.parameters())
+    n_dec = sum(p.numel() for p in dec.mask_decoder.parameters())
+    assert n_dec > 4_000_000
+    model.zero_grad()
+    model.loss(*_batch([True, False]))['loss_fine'].backward()
+    assert any(p.grad is not None and p.grad.abs().max() > 0
+               for p in dec.mask_decoder.parameters())
+    frozen = _model(repo_root, decode_head=dict(head,
+                                                train_mask_decoder=False))
+    assert not any(p.requires_grad
+                   for p in frozen.decode_head.parameters())
+
+
+def test_sam_checkpoint_is_read_once(repo_root, tmp_path, monkeypatch):
+    """Encoder, prompt encoder and mask decoder load from one file: it is
+    read (memory-mapped) once, and again only when it changes."""
+    from nucseg.models.utils.sam import build_sam, clear_sam_checkpoint_cache
+    torch.manual_seed(0)
+    sam = build_sam('tiny', image_size=SIZE)
+    path = tmp_path / 'sam_tiny.pth'
+    torch.save(sam.state_dict(), path)
+    loads = []
+    real_load = torch.load
+
+    def counting_load(*args, **kwargs):
+        loads.append(kwargs.get('mmap'))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, 'load', counting_load)
+    clear_sam_checkpoint_cache()
+    model = _model(repo_root,
+                   backbone=dict(type='SAMImageEncoder', arch='tiny',
+                                 image_size=SIZE, checkpoint=str(path),
+                                 adapter=dict(bottleneck=8)),
+                   decode_head=dict(type='HRDecoderHead', image_size=SIZE,
+                                    checkpoint=str(path)))
+    assert loads == [True]
+    torch.testing.assert_close(
+        model.decode_head.mask_decoder.state_dict()['iou_token.weight'],
+        sam.mask_decoder.iou_token.weight)
+    enc = {k.split('encoder.', 1)[-1]: v
+           for k, v in model.backbone.state_dict().items()}
+    torch.testing.assert_close(enc['patch_embed.proj.weight'],
+                               sam.image_encoder.patch_embed.proj.weight)
+    # A rewritten file is read again (path, mtime and size key the cache).
+    torch.save({k: v + 1 for k, v in sam.state_dict().items()}, path)
+    import os
+    os.utime(path, ns=(1, 1))
+    _model(repo_root,
+           decode_head=dict(type='HRDecoderHead', image_size=SIZE,
+                            checkpoint=str(path)))
+    assert len(loads) == 2
+    clear_sam_checkpoint_cache()
