@@ -1,5 +1,9 @@
+from .few_shot import FewShotNucleiDataset, pick_shots
 from .multi_domain import MultiDomainDataset, MultiDomainSampler
 from .nuclei_dataset import NucleiDataset
 from .transforms import *  # noqa: F401,F403
 
-__all__ = ['NucleiDataset', 'MultiDomainDataset', 'MultiDomainSampler']
+__all__ = [
+    'NucleiDataset', 'MultiDomainDataset', 'MultiDomainSampler',
+    'FewShotNucleiDataset', 'pick_shots'
+]

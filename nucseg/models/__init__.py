@@ -1,9 +1,11 @@
 from .backbones import *  # noqa: F401,F403
+from .data_preprocessors import *  # noqa: F401,F403
 from .discriminators import *  # noqa: F401,F403
 from .extractors import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .mask_generators import *  # noqa: F401,F403
+from .necks import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .postprocessors import *  # noqa: F401,F403
 from .prompters import *  # noqa: F401,F403

@@ -8,7 +8,6 @@ others (architecture only), to keep the suite fast.
 from pathlib import Path
 
 import pytest
-import torch
 from mmengine.config import Config, ConfigDict
 
 from nucseg.registry import METRICS, MODELS, TRANSFORMS
@@ -24,12 +23,9 @@ _LOADED = []
 
 
 @pytest.fixture(scope='module')
-def sam_vit_b_file(tmp_path_factory):
-    from segment_anything import build_sam_vit_b
-    path = tmp_path_factory.mktemp('sam') / 'sam_vit_b_random.pth'
-    torch.manual_seed(0)
-    torch.save(build_sam_vit_b().state_dict(), path)
-    return str(path)
+def sam_vit_b_file(sam_vit_b_checkpoint):
+    # written once per session by tests/test_configs/conftest.py
+    return str(sam_vit_b_checkpoint)
 
 
 def _set_checkpoints(node, value) -> int:

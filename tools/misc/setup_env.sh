@@ -82,6 +82,8 @@ fi
 
 log "runtime requirements"
 "${PIP[@]}" install -q -r requirements/runtime.txt -r requirements/mmcv.txt
+# Packages whose declared dependencies nucseg does not use (see the file).
+"${PIP[@]}" install -q --no-deps -r requirements/nodeps.txt
 "$PY" -c "import mmcv._ext" || {
   echo "mmcv does not import its compiled ops; delete the cached wheel in $KEY_DIR and rerun" >&2
   exit 1
@@ -92,5 +94,6 @@ if (( WITH_TESTS )); then
 fi
 log "nucseg (editable)"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e .
+"$PY" -c "from dynamic_network_architectures.architectures.unet import PlainConvUNet"
 "$PY" -c "import mmcv._ext, mmseg, mmdet, segment_anything, nucseg; print('stack ok: torch', __import__('torch').__version__, 'mmcv', __import__('mmcv').__version__, 'mmseg', mmseg.__version__, 'mmdet', mmdet.__version__)"
 echo "$WANT" > "$STAMP"

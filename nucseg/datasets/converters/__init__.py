@@ -16,6 +16,9 @@ from .bbbc039 import convert_bbbc039, decode_bbbc039_mask
 from .cpm17 import convert_cpm17, load_mat_inst_map
 from .cryonuseg import convert_cryonuseg
 from .dsb2018 import convert_dsb2018, read_rle_csv, rle_decode, rle_encode
+from .em_mito import (binarize_mask, convert_casser_pp, convert_em_folders,
+                      convert_epfl_lucchi, convert_tiff_stack,
+                      write_random_split)
 from .errors import AnnotationError, MissingAnnotationError, SourceLayoutError
 from .monuseg import convert_monuseg, parse_monuseg_xml, read_monuseg_regions
 from .painting import (PaintReport, label_by_value, label_components,
@@ -30,5 +33,7 @@ __all__ = [
     'parse_monuseg_xml', 'read_monuseg_regions', 'convert_tnbc',
     'convert_cryonuseg', 'convert_cpm17', 'load_mat_inst_map',
     'convert_bbbc039', 'decode_bbbc039_mask', 'convert_dsb2018',
-    'rle_decode', 'rle_encode', 'read_rle_csv'
+    'rle_decode', 'rle_encode', 'read_rle_csv', 'binarize_mask',
+    'convert_tiff_stack', 'convert_epfl_lucchi', 'convert_em_folders',
+    'convert_casser_pp', 'write_random_split'
 ]

@@ -228,6 +228,30 @@ _DOMAIN_LIST = [
         vesicle_density=3.0,
         blur=0.8,
         noise=9.0),
+    DomainSpec(
+        name='em_fibsem',
+        modality='em',
+        description='FIB-SEM-like EM (EPFL/Lucchi-like second EM domain): '
+        'smoother, less noisy, lower contrast, larger and rounder '
+        'mitochondria, fewer membranes and vesicles',
+        radius=(10.0, 17.0),
+        aspect=(1.2, 2.2),
+        irregularity=0.08,
+        bend=0.15,
+        coverage=0.11,
+        background_frac=0.0,
+        cell_frac=0.5,
+        cell_contrast=0.3,
+        cell_scale=110.0,
+        cluster_prob=0.1,
+        cluster_gap=(1.0, 1.3),
+        max_overlap=0.0,
+        bg_level=150.0,
+        fg_level=(80.0, 115.0),
+        membrane=0.25,
+        vesicle_density=1.0,
+        blur=1.6,
+        noise=4.0),
 ]
 
 #: Registry of the named synthetic domains (name -> :class:`DomainSpec`).

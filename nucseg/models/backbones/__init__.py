@@ -1,3 +1,9 @@
+from .nnunet import NNUNetPlainConvUNet, nnunet_2d_topology
 from .sam_encoder import AdapterBlock, SAMImageEncoder, resize_pos_embed
+from .sam_med2d_encoder import SAMMed2DAdapter, SAMMed2DImageEncoder
 
-__all__ = ['SAMImageEncoder', 'AdapterBlock', 'resize_pos_embed']
+__all__ = [
+    'SAMImageEncoder', 'AdapterBlock', 'resize_pos_embed',
+    'NNUNetPlainConvUNet', 'nnunet_2d_topology', 'SAMMed2DAdapter',
+    'SAMMed2DImageEncoder'
+]

@@ -1,3 +1,4 @@
+from .components import ConnectedComponents
 from .soft_nms import (ContainmentAwareSoftNMS, combined_scores,
                        containment_aware_soft_nms, count_contained,
                        hematoxylin_map, normalize_h_map)
@@ -8,5 +9,5 @@ __all__ = [
     'ContourWatershed', 'DistanceWatershed', 'add_instance_predictions',
     'ContainmentAwareSoftNMS', 'containment_aware_soft_nms',
     'combined_scores', 'count_contained', 'normalize_h_map',
-    'hematoxylin_map'
+    'hematoxylin_map', 'ConnectedComponents'
 ]

@@ -1,5 +1,6 @@
 from .ama_sam import AMASAM
 from .nuclei_encoder_decoder import NucleiEncoderDecoder
+from .samda import SAMDA
 from .sprout import SPROUT
 
-__all__ = ['NucleiEncoderDecoder', 'AMASAM', 'SPROUT']
+__all__ = ['NucleiEncoderDecoder', 'AMASAM', 'SPROUT', 'SAMDA']

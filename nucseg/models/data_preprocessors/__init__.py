@@ -1,0 +1,3 @@
+from .samda_data_preprocessor import SAMDADataPreprocessor
+
+__all__ = ['SAMDADataPreprocessor']

@@ -1,0 +1,3 @@
+from .sam_projector import SAMEmbeddingProjector
+
+__all__ = ['SAMEmbeddingProjector']
