@@ -20,8 +20,9 @@ Three source layouts:
 
 Masks are binarised as ``value > 127`` (8-bit masks with 255 foreground,
 also anti-aliased ones; masks holding only 0 and 1, e.g. the 1-bit PNGs
-found among the VNC masks, as ``value > 0``) and stored as instance maps: the connected
-components of the foreground (4-connectivity by default), ids ``1..N``,
+found among the VNC masks, as ``value > 0``) and stored as instance maps:
+the connected components of the foreground (4-connectivity by default),
+ids ``1..N``,
 like every nucseg label map. A semantic (0/1) target is what SAMDA
 trains on (``GenerateNucleiTarget(mode='binary')``); instance ids keep
 the convention uniform and allow instance metrics. Image slices are
