@@ -159,10 +159,7 @@ class SAMDA(BaseSegmentor):
         self.postprocessor = TASK_UTILS.build(
             postprocessor or dict(type='ConnectedComponents'))
         self.train_cfg = train_cfg
-        self.test_cfg = dict(test_cfg or dict(mode='whole'))
-        if self.test_cfg.get('mode', 'whole') not in TEST_MODES:
-            raise ValueError(f'model.test_cfg.mode must be one of '
-                             f'{TEST_MODES}, got {self.test_cfg["mode"]!r}')
+        self.test_cfg = self._check_test_cfg(test_cfg)
         self.align_corners = False
         self.num_classes = self.unet.num_classes
         self.out_channels = self.unet.num_classes
@@ -178,6 +175,26 @@ class SAMDA(BaseSegmentor):
             p for p in self.sam_encoder.parameters() if p.requires_grad
         ]
         self._apply_freezing()
+
+    @staticmethod
+    def _check_test_cfg(test_cfg: OptConfigType) -> dict:
+        cfg = dict(test_cfg or dict(mode='whole'))
+        unknown = sorted(set(cfg) - {'mode', 'crop_size', 'stride'})
+        if unknown:
+            raise ValueError(f'model.test_cfg: unknown keys {unknown}; '
+                             'accepted: mode, crop_size, stride')
+        mode = cfg.setdefault('mode', 'whole')
+        if mode not in TEST_MODES:
+            raise ValueError(f'model.test_cfg.mode must be one of '
+                             f'{TEST_MODES}, got {mode!r}')
+        if mode == 'slide':
+            for key in ('crop_size', 'stride'):
+                value = cfg.get(key)
+                if value is None or len(value) != 2 or min(value) <= 0:
+                    raise ValueError(
+                        f"model.test_cfg.{key} must be (h, w) > 0 for "
+                        f"mode='slide', got {value!r}")
+        return cfg
 
     # ------------------------------------------------------------------
     # parameter groups and freezing

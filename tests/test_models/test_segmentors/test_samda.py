@@ -196,6 +196,11 @@ def test_trainable_override_and_bad_config():
         cfg = tiny_samda_cfg(1)
         cfg['unet'] = dict(cfg['unet'], extra_bottleneck_channels=3)
         MODELS.build(cfg)
+    with pytest.raises(ValueError, match=r"unknown keys \['strid'\]"):
+        build(1, test_cfg=dict(mode='slide', crop_size=(64, 64),
+                               strid=(32, 32)))
+    with pytest.raises(ValueError, match='test_cfg.stride'):
+        build(1, test_cfg=dict(mode='slide', crop_size=(64, 64)))
     with pytest.raises(TypeError, match='SAMDADataPreprocessor'):
         MODELS.build(tiny_samda_cfg(
             1, data_preprocessor=dict(type='BaseDataPreprocessor')))
