@@ -11,11 +11,21 @@ Readers accept what real data sets contain (grey, RGBA, palette, 16-bit and
 float images; TIFF with LZW) and convert it to one canonical form, raising
 :class:`ImageReadError` / :class:`LabelError` naming the file when they
 cannot.
+
+Large images: Pillow refuses images above ~179 megapixels
+(``DecompressionBombError``, a guard against tiny files that decode to
+huge ones) and warns above ~89 megapixels. Whole-slide tiles and large
+microscopy images are legitimately that big, so nucseg lifts Pillow's
+guard for its own reads and applies its own, higher limit
+:data:`MAX_IMAGE_PIXELS` (2**31 pixels, e.g. 46000 x 46000; raise it if
+you have the memory), rejecting bigger files with an
+:class:`ImageReadError` that names them.
 """
 import os
 import os.path as osp
+import threading
 import warnings
-from typing import Union
+from typing import Tuple, Union
 
 import cv2
 import numpy as np
@@ -25,8 +35,15 @@ PathLike = Union[str, os.PathLike]
 
 __all__ = [
     'ImageReadError', 'LabelError', 'read_image', 'to_rgb_uint8',
-    'read_label', 'write_image', 'write_label', 'check_pair'
+    'read_label', 'write_image', 'write_label', 'check_pair', 'image_size',
+    'MAX_IMAGE_PIXELS'
 ]
+
+#: nucseg's limit on the pixels of an image it reads (Pillow's own guard is
+#: lifted for nucseg's reads, see the module doc).
+MAX_IMAGE_PIXELS = 2**31
+
+_PIL_LIMIT_LOCK = threading.Lock()
 
 
 class ImageReadError(OSError):
@@ -37,17 +54,81 @@ class LabelError(ValueError):
     """A label map is unusable (not integer, wrong shape, too many ids)."""
 
 
-def _decode(path: PathLike) -> np.ndarray:
-    """Decode a file with all its channels and bit depth, or raise."""
-    path = os.fspath(path)
+def _check_file(path: str) -> None:
+    """Raise :class:`ImageReadError` unless ``path`` is a non-empty file."""
     if not osp.isfile(path):
+        if osp.islink(path) and not osp.exists(path):
+            raise ImageReadError(
+                f'image file is a broken symbolic link: {path} -> '
+                f'{os.readlink(path)}')
+        if osp.exists(path):
+            raise ImageReadError(f'not a regular file: {path}')
         raise ImageReadError(f'image file not found: {path}')
     if osp.getsize(path) == 0:
         raise ImageReadError(f'image file is empty (0 bytes): {path}')
+
+
+def _open_pil(path: str) -> Image.Image:
+    """``Image.open`` with Pillow's size guard replaced by nucseg's.
+
+    Raises:
+        ImageReadError: If the image has more than :data:`MAX_IMAGE_PIXELS`
+            pixels.
+        OSError, SyntaxError, ValueError: As ``Image.open``.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+        try:
+            im = Image.open(path)
+        except Image.DecompressionBombError:
+            # Deliberately above Pillow's limit: open without its guard
+            # (restored at once) and apply nucseg's limit below.
+            with _PIL_LIMIT_LOCK:
+                saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                try:
+                    im = Image.open(path)
+                finally:
+                    Image.MAX_IMAGE_PIXELS = saved
+    w, h = im.size
+    if w * h > MAX_IMAGE_PIXELS:
+        im.close()
+        raise ImageReadError(
+            f'{path}: image of {w}x{h} pixels (WxH) exceeds nucseg\'s limit '
+            f'of {MAX_IMAGE_PIXELS} pixels (nucseg.utils.io.'
+            'MAX_IMAGE_PIXELS; raise it if you have the memory)')
+    return im
+
+
+def image_size(path: PathLike) -> Tuple[int, int]:
+    """``(H, W)`` of an image file, from its header when possible.
+
+    Cheap (no pixel decoding) for the formats Pillow reads; other files are
+    decoded.
+
+    Raises:
+        ImageReadError: If the file is missing, empty or unreadable.
+    """
+    path = os.fspath(path)
+    _check_file(path)
+    try:
+        with _open_pil(path) as im:
+            w, h = im.size
+        return h, w
+    except ImageReadError:
+        raise
+    except (OSError, SyntaxError, ValueError):
+        pass  # a format only OpenCV reads: decode it
+    return tuple(_decode(path).shape[:2])
+
+
+def _decode(path: PathLike) -> np.ndarray:
+    """Decode a file with all its channels and bit depth, or raise."""
+    path = os.fspath(path)
+    _check_file(path)
     # Pillow detects truncation reliably (OpenCV may return a partial
     # image with only a warning on stderr), so it decodes first.
     try:
-        with Image.open(path) as im:
+        with _open_pil(path) as im:
             im.load()
             if im.mode == 'P':
                 im = im.convert('RGBA' if 'transparency' in im.info else
@@ -61,6 +142,13 @@ def _decode(path: PathLike) -> np.ndarray:
             arr = arr.astype(np.uint8)
         return arr
     except (OSError, SyntaxError, ValueError) as pil_err:
+        if isinstance(pil_err, ImageReadError):
+            raise
+        if 'truncated' in str(pil_err).lower():
+            # Not a format question: OpenCV would return the partial
+            # pixels of a cut JPEG with only a warning.
+            raise ImageReadError(
+                f'image file is truncated: {path} ({pil_err})') from pil_err
         arr = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         if arr is None:
             raise ImageReadError(

@@ -107,3 +107,59 @@ def test_check_pair_names_both_files():
         check_pair(np.zeros((4, 5, 3)), np.zeros((4, 6)), 'img.png',
                    'lab.png')
     check_pair(np.zeros((4, 5, 3)), np.zeros((4, 5)), 'a', 'b')
+
+
+# ------------------------------------------------------- large images
+def test_pil_decompression_bomb_guard_is_replaced_by_nucseg_limit(
+        tmp_path, monkeypatch):
+    """Pillow raises DecompressionBombError above 2x its MAX_IMAGE_PIXELS
+    (a 19000x19000 PNG); here its threshold is lowered so that a small
+    image takes the same path. nucseg reads it, leaves Pillow's setting
+    as it was, and enforces its own (higher) limit by file name."""
+    import nucseg.utils.io as nio
+    img = np.full((60, 50, 3), 7, np.uint8)
+    write_image(tmp_path / 'big.png', img)
+    monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', 1000)
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(tmp_path / 'big.png')  # what used to escape uncaught
+    np.testing.assert_array_equal(read_image(tmp_path / 'big.png'), img)
+    assert Image.MAX_IMAGE_PIXELS == 1000  # restored
+    assert nio.image_size(tmp_path / 'big.png') == (60, 50)
+    monkeypatch.setattr(nio, 'MAX_IMAGE_PIXELS', 2000)
+    with pytest.raises(ImageReadError, match=r'big\.png.*50x60.*limit'):
+        read_image(tmp_path / 'big.png')
+
+
+def test_genuinely_large_image_reads(tmp_path):
+    """8000x8000 (64 Mpx, grey, cheap to write) reads without Pillow's
+    warning turning into a failure."""
+    grey = np.zeros((8000, 8000), np.uint8)
+    grey[::1000, :] = 255
+    Image.fromarray(grey).save(tmp_path / 'large.png', compress_level=1)
+    del grey
+    img = read_image(tmp_path / 'large.png')
+    assert img.shape == (8000, 8000, 3) and img[1000, 5, 0] == 255
+
+
+def test_image_size_reads_headers_and_names_bad_files(tmp_path):
+    from nucseg.utils.io import image_size
+    write_image(tmp_path / 'a.png', np.zeros((5, 9, 3), np.uint8))
+    assert image_size(tmp_path / 'a.png') == (5, 9)
+    (tmp_path / 'b.png').write_bytes(b'not an image')
+    with pytest.raises(ImageReadError, match=r'b\.png'):
+        image_size(tmp_path / 'b.png')
+    (tmp_path / 'link.png').symlink_to(tmp_path / 'gone.png')
+    with pytest.raises(ImageReadError, match='broken symbolic link'):
+        read_image(tmp_path / 'link.png')
+
+
+def test_truncated_jpeg_is_not_half_read(tmp_path):
+    """Pillow reports the cut; OpenCV would decode the partial pixels with
+    only a warning, so there is no fallback for truncated files."""
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (32, 40, 3), np.uint8)).save(
+        tmp_path / 'a.jpg', quality=90)
+    data = (tmp_path / 'a.jpg').read_bytes()
+    (tmp_path / 'cut.jpg').write_bytes(data[:len(data) // 2])
+    with pytest.raises(ImageReadError, match=r'truncated.*cut\.jpg'):
+        read_image(tmp_path / 'cut.jpg')
