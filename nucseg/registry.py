@@ -4,6 +4,10 @@ Every registry below has mmseg's registry of the same kind as parent, so a
 config with ``default_scope='nucseg'`` finds nucseg modules first and falls
 back to mmseg's (and then mmengine's) modules. ``locations`` lets mmengine
 import the modules lazily the first time a registry is searched.
+
+Every class registered in a nucseg registry rejects unknown config keys
+with the key's name and the accepted ones
+(:func:`nucseg.utils.config_check.guard_init_kwargs`).
 """
 from mmseg.registry import DATA_SAMPLERS as MMSEG_DATA_SAMPLERS
 from mmseg.registry import DATASETS as MMSEG_DATASETS
@@ -30,6 +34,8 @@ from mmseg.registry import \
     WEIGHT_INITIALIZERS as MMSEG_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
+from nucseg.utils.config_check import guard_init_kwargs
+
 __all__ = [
     'RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'HOOKS', 'DATASETS',
     'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS', 'MODEL_WRAPPERS',
@@ -40,6 +46,22 @@ __all__ = [
 ]
 
 
+class NucsegRegistry(Registry):
+    """A registry whose classes reject misspelt config keys.
+
+    Registering a class guards its ``__init__`` (see
+    :func:`~nucseg.utils.config_check.guard_init_kwargs`), however it is
+    built later (by this registry, by a parent registry in the ``nucseg``
+    scope, or directly).
+    """
+
+    def _register_module(self, module, module_name=None,
+                         force: bool = False) -> None:
+        super()._register_module(module, module_name, force)
+        if isinstance(module, type):
+            guard_init_kwargs(module)
+
+
 def _child(name: str, parent: Registry, locations: list) -> Registry:
     """A ``nucseg`` registry below ``parent``.
 
@@ -47,7 +69,7 @@ def _child(name: str, parent: Registry, locations: list) -> Registry:
     missing it only looks into the parents' already-imported modules, so
     the parent's locations (e.g. ``mmseg.visualization``) are imported too.
     """
-    return Registry(
+    return NucsegRegistry(
         name,
         parent=parent,
         scope='nucseg',

@@ -1,10 +1,11 @@
 """Dataset for the nuclei on-disk convention."""
 import os.path as osp
-from typing import List, Optional
+from typing import Callable, List, Optional, Sequence, Union
 
 from mmseg.datasets import BaseSegDataset
 
 from nucseg.registry import DATASETS
+from nucseg.utils.io import ImageReadError, LabelError, image_size
 
 
 @DATASETS.register_module()
@@ -35,8 +36,13 @@ class NucleiDataset(BaseSegDataset):
             multi-domain setting. Defaults to True.
         require_labels (bool): Raise if an image has no label file. Set it
             False for unlabelled (target-domain or inference) data.
-        **kwargs: Passed to :class:`mmseg.datasets.BaseSegDataset`
-            (``pipeline``, ``indices``, ``test_mode``, ``lazy_init``...).
+        check_pairs (bool): When the data list is loaded (i.e. when the
+            data set is built, before any training), read the header of
+            every image and label and raise if one is unreadable or their
+            sizes differ, naming both files. Defaults to True.
+        metainfo, filter_cfg, indices, serialize_data, pipeline, test_mode,
+        lazy_init, max_refetch, ignore_index, reduce_zero_label,
+        backend_args: As for :class:`mmseg.datasets.BaseSegDataset`.
     """
 
     METAINFO = dict(
@@ -54,7 +60,18 @@ class NucleiDataset(BaseSegDataset):
                  domain_id: int = 0,
                  is_primary: bool = True,
                  require_labels: bool = True,
-                 **kwargs) -> None:
+                 check_pairs: bool = True,
+                 metainfo: Optional[dict] = None,
+                 filter_cfg: Optional[dict] = None,
+                 indices: Optional[Union[int, Sequence[int]]] = None,
+                 serialize_data: bool = True,
+                 pipeline: Sequence[Union[dict, Callable]] = (),
+                 test_mode: bool = False,
+                 lazy_init: bool = False,
+                 max_refetch: int = 1000,
+                 ignore_index: int = 255,
+                 reduce_zero_label: bool = False,
+                 backend_args: Optional[dict] = None) -> None:
         if not ann_file and split is not None:
             ann_file = osp.join('splits', f'{split}.txt')
         self.split = split
@@ -62,6 +79,7 @@ class NucleiDataset(BaseSegDataset):
         self.domain_id = int(domain_id)
         self.is_primary = bool(is_primary)
         self.require_labels = require_labels
+        self.check_pairs = check_pairs
         super().__init__(
             data_root=data_root,
             ann_file=ann_file,
@@ -69,7 +87,17 @@ class NucleiDataset(BaseSegDataset):
             or dict(img_path='images', seg_map_path='labels'),
             img_suffix=img_suffix,
             seg_map_suffix=seg_map_suffix,
-            **kwargs)
+            metainfo=metainfo,
+            filter_cfg=filter_cfg,
+            indices=indices,
+            serialize_data=serialize_data,
+            pipeline=list(pipeline),
+            test_mode=test_mode,
+            lazy_init=lazy_init,
+            max_refetch=max_refetch,
+            ignore_index=ignore_index,
+            reduce_zero_label=reduce_zero_label,
+            backend_args=backend_args)
 
     def set_domain(self, domain: str, domain_id: int,
                    is_primary: bool) -> None:
@@ -120,4 +148,42 @@ class NucleiDataset(BaseSegDataset):
                 domain=self.domain,
                 domain_id=self.domain_id,
                 is_primary=self.is_primary)
+        if self.check_pairs:
+            self._check_pairs(data_list)
         return data_list
+
+    def _check_pairs(self, data_list: List[dict]) -> None:
+        """Raise on the first unreadable file or image/label size mismatch.
+
+        Reads file headers only (no pixel decoding for PNG/TIFF/JPEG), so
+        a bad validation or test pair stops the run when the data set is
+        built instead of after hours of training.
+
+        Raises:
+            ImageReadError: Naming the unreadable file.
+            LabelError: Naming both files of a size mismatch.
+        """
+        problems = []
+        for d in data_list:
+            try:
+                img = image_size(d['img_path'])
+                if d['seg_map_path'] is None:
+                    continue
+                lab = image_size(d['seg_map_path'])
+            except ImageReadError as err:
+                problems.append(str(err))
+                continue
+            if img != lab:
+                problems.append(
+                    f'image/label size mismatch: {d["img_path"]} is '
+                    f'{img[1]}x{img[0]} (WxH) but {d["seg_map_path"]} is '
+                    f'{lab[1]}x{lab[0]}')
+        if problems:
+            where = f'{self.data_root} (split {self.split!r})'
+            more = (f' (and {len(problems) - 5} more)'
+                    if len(problems) > 5 else '')
+            text = (f'{len(problems)} bad image/label pair(s) in {where}: '
+                    + '; '.join(problems[:5]) + more)
+            if any('size mismatch' in p for p in problems):
+                raise LabelError(text)
+            raise ImageReadError(text)

@@ -60,7 +60,11 @@ def test_bad_inputs_name_the_file(synthetic_he, tmp_path):
     root2 = _copy(synthetic_he, tmp_path / 'b')
     write_image(root2 / 'images' / f'{name}.png',
                 np.zeros((10, 10, 3), np.uint8))
-    ds = NucleiDataset(str(root2), split='train', pipeline=PIPELINE)
+    with pytest.raises(LabelError, match='size mismatch'):
+        NucleiDataset(str(root2), split='train', pipeline=PIPELINE)
+    # Unchecked at build time, the loading transform still catches it.
+    ds = NucleiDataset(str(root2), split='train', pipeline=PIPELINE,
+                       check_pairs=False)
     idx = [ds.get_data_info(i)['name'] for i in range(len(ds))].index(name)
     with pytest.raises(LabelError, match='size mismatch'):
         ds[idx]
@@ -79,3 +83,32 @@ def test_missing_folders_and_split(tmp_path, synthetic_he):
         NucleiDataset(str(tmp_path), pipeline=PIPELINE)
     with pytest.raises(FileNotFoundError, match='nosuch.txt'):
         NucleiDataset(synthetic_he, split='nosuch', pipeline=PIPELINE)
+
+
+def test_bad_pairs_are_found_when_the_dataset_is_built(synthetic_he,
+                                                       tmp_path):
+    """A validation label that does not fit its image (or an unreadable
+    file) stops the run when the data set is built, i.e. before training
+    starts, naming both files -- not at the first validation."""
+    root = _copy(synthetic_he, tmp_path)
+    name = (root / 'splits' / 'val.txt').read_text().split()[0]
+    write_image(root / 'images' / f'{name}.png',
+                np.zeros((10, 12, 3), np.uint8))
+    with pytest.raises(LabelError) as err:
+        NucleiDataset(str(root), split='val', pipeline=PIPELINE,
+                      test_mode=True)
+    msg = str(err.value)
+    assert f'images/{name}.png is 12x10' in msg
+    assert f'labels/{name}.png is 64x64' in msg and "split 'val'" in msg
+    # Other splits are unaffected; lazy data sets check at full_init.
+    NucleiDataset(str(root), split='train', pipeline=PIPELINE)
+    lazy = NucleiDataset(str(root), split='val', pipeline=PIPELINE,
+                         lazy_init=True)
+    with pytest.raises(LabelError, match='size mismatch'):
+        lazy.full_init()
+    NucleiDataset(str(root), split='val', pipeline=PIPELINE,
+                  check_pairs=False)  # explicitly off
+
+    (root / 'labels' / f'{name}.png').write_bytes(b'garbage')
+    with pytest.raises(ImageReadError, match=f'labels/{name}.png'):
+        NucleiDataset(str(root), split='val', pipeline=PIPELINE)

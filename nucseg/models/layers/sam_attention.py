@@ -181,17 +181,30 @@ class SDPAAttention(Attention):
     objects) or through :func:`set_attn_impl`.
 
     Args:
-        *args: Arguments of ``segment_anything``'s ``Attention``.
+        dim, num_heads, qkv_bias, use_rel_pos, rel_pos_zero_init,
+        input_size: As for ``segment_anything``'s ``Attention``.
         rel_pos_mode (str): ``'mask'`` or ``'fold'`` (see the module doc).
-        **kwargs: Keyword arguments of ``Attention``.
 
     Shape:
         - x: ``(B, H, W, dim)`` (a window or the whole token grid)
         - output: ``(B, H, W, dim)``
     """
 
-    def __init__(self, *args, rel_pos_mode: str = 'mask', **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self,
+                 dim: int,
+                 num_heads: int = 8,
+                 qkv_bias: bool = True,
+                 use_rel_pos: bool = False,
+                 rel_pos_zero_init: bool = True,
+                 input_size: Optional[Tuple[int, int]] = None,
+                 rel_pos_mode: str = 'mask') -> None:
+        super().__init__(
+            dim,
+            num_heads=num_heads,
+            qkv_bias=qkv_bias,
+            use_rel_pos=use_rel_pos,
+            rel_pos_zero_init=rel_pos_zero_init,
+            input_size=input_size)
         self.rel_pos_mode = _check_mode(rel_pos_mode)
 
     @classmethod
