@@ -13,4 +13,15 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=0)
-custom_hooks = [dict(type='InstanceOverlayHook', max_images=16)]
+# NonFiniteLossHook stops training at the first NaN/inf loss (before any
+# checkpoint of that state is written); NucsegRunner adds it to configs that
+# replace custom_hooks unless check_finite_loss = False.
+custom_hooks = [
+    dict(type='InstanceOverlayHook', max_images=16),
+    dict(type='NonFiniteLossHook'),
+]
+# NucsegRunner: trusted strict checkpoint loading, atomic checkpoint saves,
+# --resume falling back to the newest checkpoint that loads.
+runner_type = 'NucsegRunner'
+# Checkpoint keys and shapes must match the model (tools: --non-strict).
+strict_load = True

@@ -80,8 +80,9 @@ def test_every_registered_component_rejects_a_misspelt_key():
         checked.append(key)
     for expected in ('NucleiDataset', 'MultiDomainDataset',
                      'NucleiEncoderDecoder', 'ContourWatershed',
-                     'InstanceMetric', 'LoadNucleiImageFromFile',
-                     'SDPAAttention', 'DomainDiscriminator'):
+                     'InstanceMetric', 'CheckpointHook', 'NonFiniteLossHook',
+                     'LoadNucleiImageFromFile', 'SDPAAttention',
+                     'DomainDiscriminator'):
         assert expected in checked, expected
 
 

@@ -72,7 +72,8 @@ def main() -> None:
     run([
         py, 'tools/test.py', CONFIG, ckpt, '--work-dir', test_dir,
         '--show-dir', 'overlays', '--out',
-        osp.join(test_dir, 'pred_instance_maps'), '--cfg-options',
+        # absolute: a relative --out would land under <timestamp>/
+        osp.join(ROOT, test_dir, 'pred_instance_maps'), '--cfg-options',
         *data_opts
     ])
     with open(osp.join(ROOT, test_dir, 'metrics.json')) as f:
@@ -85,7 +86,7 @@ def main() -> None:
     run([
         py, 'tools/test.py', SPROUT_CONFIG, '--work-dir', sprout_dir,
         '--show-dir', 'overlays', '--out',
-        osp.join(sprout_dir, 'pred_instance_maps'), '--cfg-options',
+        osp.join(ROOT, sprout_dir, 'pred_instance_maps'), '--cfg-options',
         f'test_dataloader.dataset.data_root={args.data_root}',
         'test_dataloader.dataset.pipeline.1.scale=(512,512)'
     ])

@@ -1,10 +1,14 @@
+from .checkpoint_hook import CheckpointHook
 from .discriminator_accuracy_hook import DiscriminatorAccuracyHook
 from .domain_sizes_hook import DomainSizesHook
 from .grl_lambda_hook import GRLLambdaHook
 from .instance_overlay_hook import InstanceOverlayHook
+from .non_finite_loss_hook import (NonFiniteLossError, NonFiniteLossHook,
+                                   non_finite_losses)
 from .save_instance_maps_hook import SaveInstanceMapsHook
 
 __all__ = [
     'InstanceOverlayHook', 'SaveInstanceMapsHook', 'GRLLambdaHook',
-    'DiscriminatorAccuracyHook', 'DomainSizesHook'
+    'DiscriminatorAccuracyHook', 'DomainSizesHook', 'CheckpointHook',
+    'NonFiniteLossHook', 'NonFiniteLossError', 'non_finite_losses'
 ]

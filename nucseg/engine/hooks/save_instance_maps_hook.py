@@ -14,8 +14,10 @@ class SaveInstanceMapsHook(Hook):
     """Write ``<out_dir>/<image stem>.png`` (uint16 instance map) per image.
 
     Args:
-        out_dir (str): Output folder; relative paths are taken relative to
-            the current working directory.
+        out_dir (str): Output folder; a relative path is taken under the
+            run's log folder ``<work_dir>/<timestamp>/``, like the overlays
+            of :class:`InstanceOverlayHook` (and mmseg's ``--show-dir``);
+            an absolute path is used as given.
     """
 
     priority = 'LOW'
@@ -26,7 +28,7 @@ class SaveInstanceMapsHook(Hook):
         self._dir: Optional[str] = None
 
     def before_test(self, runner) -> None:
-        self._dir = osp.abspath(self.out_dir)
+        self._dir = osp.abspath(osp.join(runner.log_dir, self.out_dir))
         os.makedirs(self._dir, exist_ok=True)
         self._written = 0
 
