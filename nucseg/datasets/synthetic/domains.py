@@ -234,11 +234,11 @@ _DOMAIN_LIST = [
         description='FIB-SEM-like EM (EPFL/Lucchi-like second EM domain): '
         'smoother, less noisy, lower contrast, larger and rounder '
         'mitochondria, fewer membranes and vesicles',
-        radius=(10.0, 17.0),
+        radius=(8.5, 14.0),
         aspect=(1.2, 2.2),
         irregularity=0.08,
         bend=0.15,
-        coverage=0.11,
+        coverage=0.2,
         background_frac=0.0,
         cell_frac=0.5,
         cell_contrast=0.3,
