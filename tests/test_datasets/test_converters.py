@@ -14,6 +14,7 @@ import scipy.io
 from PIL import Image
 
 from nucseg.datasets.converters import (AnnotationError,
+                                        IncompleteConversionError,
                                         MissingAnnotationError,
                                         SourceLayoutError, convert_bbbc039,
                                         convert_cpm17, convert_cryonuseg,
@@ -207,6 +208,39 @@ def test_convert_monuseg_missing_annotation(tmp_path):
     assert _split(tmp_path / 'out', 'val') == ['case-A']
     with pytest.raises(SourceLayoutError):
         convert_monuseg(tmp_path / 'out' / 'splits', tmp_path / 'o2')
+
+
+@pytest.mark.parametrize('nproc', [1, 2])
+def test_one_malformed_xml_does_not_stop_the_conversion(
+        tmp_path, repo_root, nproc):
+    """The bad sample is listed, every other one written and put in the
+    split, and the command line exits non-zero."""
+    src, out = tmp_path / 'src', tmp_path / 'out'
+    _monuseg_tree(src, names=('case-A', 'case-B', 'case-C'),
+                  regions=REGIONS[:3])
+    (src / 'Annotations' / 'case-A.xml').write_text('<Annotations><Reg')
+    with pytest.raises(IncompleteConversionError,
+                       match=r'1 of 3 samples failed.*case-A\.xml') as err:
+        convert_monuseg(src, out, nproc=nproc)
+    summary = err.value.summary
+    assert [f.name for f in summary.failures] == ['case-A']
+    assert _split(out, 'train') == ['case-B', 'case-C']
+    assert not (out / 'images' / 'case-A.png').exists()
+    assert any(line.startswith('  FAILED case-A') for line in summary.lines())
+    lst = tmp_path / 'kumar.txt'
+    lst.write_text('case-A\ncase-C\n')
+    with pytest.raises(IncompleteConversionError):
+        convert_monuseg(src, tmp_path / 'o2', split_files=[lst])
+    assert _split(tmp_path / 'o2', 'kumar') == ['case-C']
+    if nproc == 1:
+        proc = subprocess.run(
+            [sys.executable, 'tools/dataset_converters/monuseg.py',
+             str(src), str(tmp_path / 'o3')], cwd=repo_root,
+            capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1
+        assert 'wrote 2 samples' in proc.stdout
+        assert 'case-A' in proc.stderr and 'case-A.xml' in proc.stderr
+        assert _split(tmp_path / 'o3', 'train') == ['case-B', 'case-C']
 
 
 # ------------------------------------------------------- paint / relabel
@@ -452,7 +486,8 @@ def test_convert_dsb2018_errors(tmp_path):
         convert_dsb2018(src, tmp_path / 'out')
     table = tmp_path / 't.csv'
     table.write_text('ImageId,EncodedPixels,Height,Width\nimg1,1 3,9,8\n')
-    with pytest.raises(AnnotationError, match='img1 is 9x8'):
+    # A per-sample problem: reported (with the others converted).
+    with pytest.raises(IncompleteConversionError, match='img1 is 9x8'):
         convert_dsb2018(src, tmp_path / 'out', rle_csv=table)
     table.write_text('ImageId,Pixels\nimg1,1 3\n')
     with pytest.raises(AnnotationError, match='EncodedPixels'):

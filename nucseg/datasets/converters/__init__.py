@@ -19,7 +19,8 @@ from .dsb2018 import convert_dsb2018, read_rle_csv, rle_decode, rle_encode
 from .em_mito import (binarize_mask, convert_casser_pp, convert_em_folders,
                       convert_epfl_lucchi, convert_tiff_stack,
                       write_random_split)
-from .errors import AnnotationError, MissingAnnotationError, SourceLayoutError
+from .errors import (AnnotationError, IncompleteConversionError,
+                     MissingAnnotationError, SourceLayoutError)
 from .monuseg import convert_monuseg, parse_monuseg_xml, read_monuseg_regions
 from .painting import (PaintReport, label_by_value, label_components,
                        paint_instances)
@@ -27,7 +28,8 @@ from .runner import ConversionSummary
 from .tnbc import convert_tnbc
 
 __all__ = [
-    'AnnotationError', 'ConversionSummary', 'MissingAnnotationError',
+    'AnnotationError', 'IncompleteConversionError', 'ConversionSummary',
+    'MissingAnnotationError',
     'PaintReport', 'SourceLayoutError', 'label_by_value', 'label_components',
     'paint_instances', 'relabel_sequential', 'convert_monuseg',
     'parse_monuseg_xml', 'read_monuseg_regions', 'convert_tnbc',

@@ -115,17 +115,25 @@ def read_split_file(path: PathLike) -> List[str]:
 
 
 def copy_split_files(out_root: PathLike,
-                     split_files: Sequence[PathLike]) -> Dict[str, List[str]]:
+                     split_files: Sequence[PathLike],
+                     skip: Sequence[str] = ()) -> Dict[str, List[str]]:
     """Write user split lists as ``splits/<file stem>.txt``.
 
     Every listed name must exist as ``<out_root>/images/<name>.png``.
+
+    Args:
+        out_root: Output root.
+        split_files (Sequence): The user's split lists.
+        skip (Sequence[str]): Names left out of the lists (samples whose
+            conversion failed).
 
     Raises:
         FileNotFoundError: Naming the split file and the missing names.
     """
     written = {}
+    skip = set(skip)
     for path in split_files:
-        names = read_split_file(path)
+        names = [n for n in read_split_file(path) if n not in skip]
         missing = [
             n for n in names
             if not (Path(out_root) / 'images' / f'{n}.png').is_file()

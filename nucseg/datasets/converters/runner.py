@@ -17,14 +17,14 @@ from multiprocessing import Pool
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from .errors import SourceLayoutError
+from .errors import IncompleteConversionError, SourceLayoutError
 from .layout import Sample, copy_split_files, write_split
 
 PathLike = Union[str, os.PathLike]
 
 __all__ = [
-    'SampleResult', 'ConversionSummary', 'map_samples', 'run_conversion',
-    'add_common_cli_args', 'run_cli'
+    'SampleResult', 'SampleFailure', 'ConversionSummary', 'map_samples',
+    'run_conversion', 'add_common_cli_args', 'run_cli'
 ]
 
 
@@ -48,6 +48,41 @@ class SampleResult:
 
 
 @dataclass
+class SampleFailure:
+    """A sample that could not be converted.
+
+    Attributes:
+        name (str): Output name of the sample.
+        source (str): Its source image (and annotation).
+        error (str): Why (exception type and message).
+    """
+    name: str
+    source: str
+    error: str
+
+
+class _Guarded:
+    """Picklable wrapper: ``convert_fn(sample)`` or a :class:`SampleFailure`.
+
+    One malformed sample (bad XML, unreadable image, size mismatch ...)
+    must not stop the conversion of the others.
+    """
+
+    def __init__(self, convert_fn: Callable[[Sample], SampleResult]):
+        self.convert_fn = convert_fn
+
+    def __call__(self, sample: Sample):
+        try:
+            return self.convert_fn(sample)
+        except Exception as err:  # reported per sample, never swallowed
+            source = str(sample.image)
+            if isinstance(sample.annotation, (str, os.PathLike)):
+                source += f' + {os.fspath(sample.annotation)}'
+            return SampleFailure(sample.name, source,
+                                 f'{type(err).__name__}: {err}')
+
+
+@dataclass
 class ConversionSummary:
     """Outcome of a whole conversion.
 
@@ -57,12 +92,15 @@ class ConversionSummary:
         results (list[SampleResult]): One per converted sample.
         splits (dict[str, list[str]]): Split files written.
         skipped (list[str]): Source images skipped (``skip_missing``).
+        failures (list[SampleFailure]): Samples that failed (not written,
+            not in any split file).
     """
     dataset: str
     out_root: Path
     results: List[SampleResult] = field(default_factory=list)
     splits: Dict[str, List[str]] = field(default_factory=dict)
     skipped: List[str] = field(default_factory=list)
+    failures: List[SampleFailure] = field(default_factory=list)
 
     @property
     def num_instances(self) -> int:
@@ -106,6 +144,12 @@ class ConversionSummary:
         for r in self.results:
             for item in r.report.get('dropped', []):
                 out.append(f'  DROPPED {r.name}: {item}')
+        if self.failures:
+            out.append(f'  FAILED {len(self.failures)} of '
+                       f'{len(self.failures) + len(self.results)} samples '
+                       '(not written, not in any split):')
+            out += [f'  FAILED {f.name} ({f.source}): {f.error}'
+                    for f in self.failures]
         return out
 
 
@@ -160,6 +204,10 @@ def run_conversion(dataset: str,
                    skipped: Optional[List[str]] = None) -> ConversionSummary:
     """Convert samples, write one split file per split, then user splits.
 
+    A sample that fails is recorded and the others are still converted;
+    the split files list the samples that succeeded, and then
+    :class:`IncompleteConversionError` names every failure.
+
     Args:
         dataset (str): Data set name for the summary.
         samples (Sequence[Sample]): Samples (names must be unique).
@@ -173,24 +221,39 @@ def run_conversion(dataset: str,
 
     Returns:
         ConversionSummary: What was written.
+
+    Raises:
+        IncompleteConversionError: If any sample failed (after writing the
+            others and their split files); it carries the summary.
     """
     if not samples:
         raise SourceLayoutError(f'{dataset}: no samples found to convert')
     _check_unique_names(samples)
     out_root = Path(out_root)
-    results = map_samples(convert_fn, samples, nproc, show_progress)
+    outcomes = map_samples(_Guarded(convert_fn), samples, nproc,
+                           show_progress)
     summary = ConversionSummary(
         dataset=dataset,
         out_root=out_root,
-        results=results,
-        skipped=list(skipped or []))
+        results=[r for r in outcomes if isinstance(r, SampleResult)],
+        skipped=list(skipped or []),
+        failures=[r for r in outcomes if isinstance(r, SampleFailure)])
     by_split: Dict[str, List[str]] = {}
-    for r in results:
+    for r in summary.results:
         by_split.setdefault(r.split, []).append(r.name)
     for split, names in by_split.items():
         summary.splits[split] = write_split(out_root, split, names)
     if split_files:
-        summary.splits.update(copy_split_files(out_root, split_files))
+        summary.splits.update(
+            copy_split_files(out_root, split_files,
+                             skip=[f.name for f in summary.failures]))
+    if summary.failures:
+        raise IncompleteConversionError(
+            f'{dataset}: {len(summary.failures)} of {len(samples)} samples '
+            f'failed (the other {len(summary.results)} were written and '
+            'listed in splits/): ' + '; '.join(
+                f'{f.name} ({f.source}): {f.error}'
+                for f in summary.failures), summary)
     return summary
 
 
@@ -224,11 +287,25 @@ def run_cli(convert: Callable[[], ConversionSummary]) -> int:
     malformed annotation or a size mismatch; the message names the file)
     are printed as ``error: ...`` on stderr.
 
+    A conversion in which some samples failed prints the summary of what
+    was written, then each failure on stderr, and returns 1.
+
     Returns:
-        int: Exit status (0 = success, 1 = input error).
+        int: Exit status (0 = success, 1 = input error or failed samples).
     """
     try:
         summary = convert()
+    except IncompleteConversionError as err:
+        if err.summary is not None:
+            print('\n'.join(err.summary.lines()))
+            print(f'error: {len(err.summary.failures)} sample(s) failed:',
+                  file=sys.stderr)
+            for f in err.summary.failures:
+                print(f'  {f.name} ({f.source}): {f.error}',
+                      file=sys.stderr)
+        else:
+            print(f'error: {err}', file=sys.stderr)
+        return 1
     except (OSError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
