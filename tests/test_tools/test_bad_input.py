@@ -41,10 +41,17 @@ def _tool(repo_root, name):
 @pytest.fixture(scope='module')
 def tiny_ckpt(tmp_path_factory, repo_root):
     """A checkpoint of the tiny U-Net (random weights, seeded)."""
-    from nucseg.apis import init_model
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from nucseg.registry import MODELS
+    from nucseg.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    init_default_scope('nucseg')
+    cfg = Config.fromfile(str(repo_root / CONFIG))
+    cfg.merge_from_dict(MODEL_OPTS)
     torch.manual_seed(0)
-    model = init_model(str(repo_root / CONFIG), cfg_options=dict(MODEL_OPTS),
-                       device='cpu', allow_random_weights=True)
+    model = MODELS.build(cfg.model)
     path = tmp_path_factory.mktemp('ckpt') / 'tiny.pth'
     torch.save(dict(state_dict=model.state_dict(), meta=dict(iter=0)), path)
     return path

@@ -68,11 +68,12 @@ def test_whole_inference_pads_to_the_divisor(repo_root, monkeypatch):
     monkeypatch.chdir(repo_root)
     torch.manual_seed(0)
     model = _full_depth_model()
-    assert model.size_divisor == 16
     data = _batch(model, h=50, w=70)
     assert data['inputs'].shape[-2:] == (50, 70)  # no test-time padding
     with torch.no_grad():
         out = model.predict(data['inputs'], data['data_samples'])
+    assert model.size_divisor == 16
+    with torch.no_grad():
         logits = model.encode_decode(data['inputs'],
                                      [s.metainfo for s in
                                       data['data_samples']])
