@@ -54,10 +54,12 @@ def test_train_and_test_synthetic_three_domains(
     proc = run_tool(['tools/train.py', CONFIG, '--work-dir', str(work),
                      '--cfg-options', *opts], cwd=repo_root)
     log = proc.stdout + proc.stderr
-    # Eq. 3's two weights from the image counts (3 primary, 6 auxiliary).
-    assert ('DomainSizesHook: images he_kumar=3, he_tnbc=3, fluo=3 -> '
-            'w_main=1.333' in log), log[-3000:]
-    assert 'w_aux=0.667' in log
+    # Eq. 3's two weights from the image counts: 3 primary training images,
+    # 6 + 6 auxiliary ones (whole sets): w_main = 2 * 12 / 15, w_aux =
+    # 2 * 3 / 15.
+    assert ("DomainSizesHook: images he_kumar=3, he_tnbc=6, fluo=6 -> "
+            "w_main=1.600 (primary ['he_kumar']), w_aux=0.400" in log), (
+                log[-3000:])
     losses = {k: [float(v) for v in re.findall(rf' {k}: ([-\d.naif]+)', log)]
               for k in ('loss_fine', 'loss_coarse', 'loss_cgrl')}
     for key, values in losses.items():
