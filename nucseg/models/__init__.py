@@ -1,5 +1,6 @@
 from .backbones import *  # noqa: F401,F403
 from .data_preprocessors import *  # noqa: F401,F403
+from .detectors import *  # noqa: F401,F403
 from .discriminators import *  # noqa: F401,F403
 from .extractors import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
@@ -10,3 +11,4 @@ from .losses import *  # noqa: F401,F403
 from .postprocessors import *  # noqa: F401,F403
 from .prompters import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
+from .translators import *  # noqa: F401,F403

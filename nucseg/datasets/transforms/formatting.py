@@ -4,7 +4,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
-from mmengine.structures import PixelData
+from mmengine.structures import InstanceData, PixelData
 
 from nucseg.registry import TRANSFORMS
 from nucseg.structures import NucleiDataSample
@@ -16,7 +16,9 @@ class PackNucleiInputs(BaseTransform):
 
     Produces ``dict(inputs=CxHxW uint8 tensor, data_samples=
     NucleiDataSample)``. The data sample carries ``gt_sem_seg`` (from
-    ``gt_seg_map``), ``gt_instance_map`` (``1xHxW`` int64) and the
+    ``gt_seg_map``), ``gt_instance_map`` (``1xHxW`` int64), mmdet
+    detection targets as ``gt_instances`` (``bboxes``, ``labels``,
+    ``masks``; when ``GenerateInstanceTargets`` ran) and the
     ``meta_keys`` present in ``results`` as metainfo (``domain``,
     ``domain_id`` and ``is_primary`` for multi-domain training).
 
@@ -49,6 +51,11 @@ class PackNucleiInputs(BaseTransform):
             inst = results['gt_instance_map']
             sample.gt_instance_map = PixelData(
                 data=torch.from_numpy(inst[None].astype(np.int64)))
+        if 'gt_bboxes' in results:
+            sample.gt_instances = InstanceData(
+                bboxes=torch.from_numpy(results['gt_bboxes']),
+                labels=torch.from_numpy(results['gt_bboxes_labels']),
+                masks=results['gt_masks'])
         sample.set_metainfo(
             {k: results[k]
              for k in self.meta_keys if k in results})

@@ -6,9 +6,11 @@ from .instance_overlay_hook import InstanceOverlayHook
 from .non_finite_loss_hook import (NonFiniteLossError, NonFiniteLossHook,
                                    non_finite_losses)
 from .save_instance_maps_hook import SaveInstanceMapsHook
+from .translation_samples_hook import TranslationSamplesHook
 
 __all__ = [
     'InstanceOverlayHook', 'SaveInstanceMapsHook', 'GRLLambdaHook',
     'DiscriminatorAccuracyHook', 'DomainSizesHook', 'CheckpointHook',
-    'NonFiniteLossHook', 'NonFiniteLossError', 'non_finite_losses'
+    'NonFiniteLossHook', 'NonFiniteLossError', 'non_finite_losses',
+    'TranslationSamplesHook'
 ]
