@@ -93,9 +93,11 @@ class SPROUT(BaseSegmentor):
         cands    = mask_generator(img, pos, neg)  # SAM or watershed
         inst     = nms(cands, img)                # Alg. 3 (H of img), labels
 
-    Nothing is trained; :meth:`loss` raises. ``tools/test.py CONFIG``
-    evaluates it without a checkpoint and ``tools/infer.py`` writes label
-    maps. The prediction is resized (nearest) to ``ori_shape``.
+    Nothing is trained; :meth:`loss` raises. The class declares
+    ``training_free = True``, so ``tools/test.py CONFIG`` evaluates it
+    without a checkpoint and ``tools/infer.py`` writes label maps (models
+    with trained weights refuse to run without one). The prediction is
+    resized (nearest) to ``ori_shape``.
 
     Args:
         extractor (dict): Feature extractor (``MODELS``) mapping a
@@ -133,6 +135,9 @@ class SPROUT(BaseSegmentor):
         data_preprocessor (dict, optional): Should keep raw RGB values
             (mean 0, std 1, ``bgr_to_rgb=False``).
     """
+
+    #: Predicts without trained weights (no checkpoint needed).
+    training_free = True
 
     def __init__(self,
                  extractor: ConfigType,
