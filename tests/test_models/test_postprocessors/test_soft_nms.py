@@ -254,6 +254,28 @@ def test_matches_reference_and_is_deterministic():
     assert np.all(np.diff(kept.scores) <= 0)
 
 
+@pytest.mark.parametrize('seed', range(6))
+def test_matches_the_official_loop_with_low_scores(seed):
+    """Random crowded scenes with many scores below tau, boxes touching by
+    one row or column, empty masks: both modes equal their references."""
+    rng = np.random.default_rng(100 + seed)
+    masks = []
+    for _ in range(30):
+        cx, cy = rng.uniform(4, 60, 2)
+        masks.append(_disk(cx, cy, rng.uniform(2, 10)))
+    masks.append(_rect(10, 10, 20, 20))
+    masks.append(_rect(19, 19, 30, 30))  # shares one corner pixel
+    masks.append(np.zeros(SHAPE, bool))
+    scores = rng.uniform(0.2, 1.0, len(masks))
+    cands = InstanceCandidates.from_masks(masks, scores)
+    for mode, ref in (('official', _official_reference),
+                      ('alg3', _alg3_reference)):
+        kept, idx = containment_aware_soft_nms(cands, threshold_mode=mode)
+        ref_idx, ref_s = ref(masks, scores)
+        assert idx.tolist() == ref_idx, mode
+        np.testing.assert_allclose(kept.scores, ref_s, rtol=1e-12)
+
+
 def test_registry_class_and_argument_checks():
     nms = TASK_UTILS.build(
         dict(type='ContainmentAwareSoftNMS', return_label_map=True))
