@@ -1,6 +1,5 @@
 """SAMDA's three steps chained through tools/samda/run_stages.py and
 tools/train.py on synthetic EM (CPU), resume, and 2-rank gloo DDP."""
-import json
 import re
 import shutil
 
@@ -44,6 +43,7 @@ def chain(em_domains, repo_root, tmp_path_factory):
         ['tools/samda/run_stages.py', '--preset', 'synth', '--work-dir',
          str(work), '--shots', '2', '--shot-seed', '1', '--source-root',
          em_domains['em'], '--target-root', em_domains['em_fibsem'],
+         '--no-test',  # each step validates on the target test split
          '--cfg-options', *_options()], cwd=repo_root)
     return work, proc.stdout + proc.stderr
 
@@ -86,9 +86,15 @@ def test_three_steps_chain_end_to_end(chain, em_domains, capsys):
     assert "trains ['projector', 'sam_encoder']" in logs[2]
     assert re.search(r'em_fibsem: 2 shot\(s\) with seed 1', logs[3])
     assert 'Load checkpoint from' in logs[2] + logs[3]
-    metrics = json.loads((work / 'test' / 'metrics.json').read_text())
-    for key in ('pixel/dice', 'pixel/iou'):
-        assert 0.0 <= metrics[key] <= 1.0, metrics
+    # every step ends with a validation on the target (em_fibsem) test
+    # split: foreground Dice and IoU of SemanticMetric
+    for k in (1, 2, 3):
+        dice, iou = re.findall(
+            r'Iter\(val\).*pixel/dice: ([\d.]+)\s+pixel/iou: ([\d.]+)',
+            logs[k])[-1]
+        assert 0.0 <= float(iou) <= float(dice) <= 1.0
+    scalars = (next((work / 'step3').rglob('scalars.json'))).read_text()
+    assert '"pixel/dice"' in scalars and '"pixel/iou"' in scalars
     # a second call skips the finished steps (in-process: nothing runs)
     from ..test_configs.test_samda_configs import _run_stages
     capsys.readouterr()
