@@ -46,6 +46,8 @@ def _set_checkpoints(node, value) -> int:
 def _datasets(cfg_dataset):
     if 'datasets' in cfg_dataset:
         return list(cfg_dataset.datasets)
+    if 'domain_a' in cfg_dataset:  # unpaired (CycleGAN)
+        return [cfg_dataset.domain_a, cfg_dataset.domain_b]
     return [cfg_dataset]
 
 
@@ -63,17 +65,21 @@ def test_config_builds(path, monkeypatch, request):
         _set_checkpoints(cfg.model, ckpt)
         _LOADED.append(path)
     model = MODELS.build(cfg.model)
-    # Every model predicts instance maps (a post-processor or, for the
-    # training-free SPROUT, its soft NMS).
-    assert hasattr(model, 'postprocessor') or hasattr(model, 'nms')
+    # Every model predicts instance maps (a post-processor, the
+    # training-free SPROUT's soft NMS, PDAM's mask painting), except image
+    # translators (CycleGAN), which are trained only.
+    translator = hasattr(model, 'translate')
+    assert hasattr(model, 'postprocessor') or hasattr(model, 'nms') or \
+        hasattr(model, 'paint') or translator
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if cfg.get(loader) is None:  # training-free: test only
-            assert loader != 'test_dataloader'
+            assert loader != 'test_dataloader' or translator
             continue
         for ds in _datasets(cfg[loader].dataset):
             for t in ds.pipeline:
                 TRANSFORMS.build(t)
-    for metric in cfg.get('val_evaluator') or cfg.test_evaluator:
+    for metric in cfg.get('val_evaluator') or cfg.get('test_evaluator') \
+            or []:
         METRICS.build(metric)
     if 'default_hooks' in cfg:
         ckpt_hook = cfg.default_hooks.checkpoint

@@ -2,18 +2,21 @@
 # groups) in backbone, FPN and mask head, a Panoptic-FPN semantic branch
 # and image / semantic / instance-level domain discriminators. Every mmdet
 # sub-config is built in mmdet's registry (_scope_='mmdet').
-# The backbone starts from ImageNet weights of R-101-GN (Caffe2/Detectron,
-# BGR input); nothing is downloaded at run time, see
-# configs/cyc_pdam/README.md for the file.
+# The backbone starts from ImageNet weights of R-101-GN (Detectron, BGR
+# input; mmdet's open-mmlab://detectron/resnet101_gn). Nothing is
+# downloaded at run time: put
+# https://download.openmmlab.com/pretrain/third_party/resnet101_gn-cac0ab98.pth
+# into checkpoints/ (configs/cyc_pdam/README.md).
 norm_cfg = dict(type='GN', num_groups=32, requires_grad=True)
-pretrained = 'checkpoints/resnet101_gn_detectron.pth'
+pretrained = 'checkpoints/resnet101_gn-cac0ab98.pth'
 model = dict(
     type='PDAM',
     data_preprocessor=dict(
         type='DetDataPreprocessor',
         _scope_='mmdet',
-        # the Detectron GN weights expect BGR: flip nucseg's RGB images
-        mean=[102.9801, 115.9465, 122.7717],
+        # the Detectron GN weights expect BGR (mmdet's gn-all configs):
+        # flip nucseg's RGB images
+        mean=[103.530, 116.280, 123.675],
         std=[1.0, 1.0, 1.0],
         bgr_to_rgb=True,
         pad_size_divisor=32,

@@ -435,14 +435,12 @@ class PDAM(MaskRCNN):
                     rescale=False)
         boxes = []
         per_img = -(-n // max(len(proposals), 1))
-        for res in proposals:
+        for res in proposals:  # one entry per image: bbox2roi indexes
             b = res.bboxes[torch.argsort(res.scores, descending=True)]
-            if len(b) == 0:
-                continue
-            reps = -(-per_img // len(b))
-            boxes.append(b.repeat(reps, 1)[:per_img])
-        rois = bbox2roi(boxes) if boxes else x_t[0].new_zeros((0, 5))
-        return rois[:n]
+            if len(b):
+                b = b.repeat(-(-per_img // len(b)), 1)[:per_img]
+            boxes.append(b)
+        return bbox2roi(boxes)[:n]
 
     # ------------------------------------------------------------------
     def predict(self, batch_inputs: Tensor, batch_data_samples: list,

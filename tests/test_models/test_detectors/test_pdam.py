@@ -209,6 +209,14 @@ def test_alpha_da_on_the_losses_mode(model_cfg):
                                                  rel=1e-5)
 
 
+def test_target_rois_from_detections(model_cfg):
+    model = _build(model_cfg, target_rois='detections')
+    losses = _losses(model, _batch())
+    assert torch.isfinite(losses['loss_da_ins'])
+    with pytest.raises(ValueError, match='target_rois'):
+        _build(model_cfg, target_rois='gt')
+
+
 def test_bad_batches(model_cfg):
     model = _build(model_cfg)
     with pytest.raises(ValueError, match='no source'):
