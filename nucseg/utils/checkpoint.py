@@ -304,10 +304,6 @@ def load_weights(model, checkpoint, path: str, strict: bool = True,
     model.load_state_dict(state, strict=False)
 
 
-#: Training-free model classes that do not declare ``training_free`` yet.
-_TRAINING_FREE_UNDECLARED = ('SPROUT', )
-
-
 def is_training_free(model) -> bool:
     """Whether ``model`` declares that it needs no trained weights.
 
@@ -316,12 +312,7 @@ def is_training_free(model) -> bool:
     through.
     """
     model = getattr(model, 'module', model)
-    declared = getattr(type(model), 'training_free', None)
-    if declared is None:
-        # Transitional: SPROUT is training-free by design; remove this
-        # once nucseg/models/segmentors/sprout.py declares the attribute.
-        return type(model).__name__ in _TRAINING_FREE_UNDECLARED
-    return bool(declared)
+    return bool(getattr(type(model), 'training_free', False))
 
 
 def require_checkpoint(model, checkpoint: Optional[str],

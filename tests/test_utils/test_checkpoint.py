@@ -52,3 +52,28 @@ def test_untrusted_pickles_are_still_refused():
     gadget.seek(0)
     with pytest.raises(pickle.UnpicklingError, match='getattr'):
         torch.load(gadget, weights_only=True)
+
+
+def test_training_free_declaration_decides_if_a_checkpoint_is_needed():
+    from torch import nn
+
+    from nucseg.utils.checkpoint import (MissingCheckpointError,
+                                         is_training_free,
+                                         require_checkpoint)
+
+    class Trained(nn.Module):
+        pass
+
+    class Free(nn.Module):
+        training_free = True
+
+    assert is_training_free(Free()) and not is_training_free(Trained())
+    wrapped = nn.Module()
+    wrapped.module = Free()  # DDP-style wrapper
+    assert is_training_free(wrapped)
+    require_checkpoint(Free(), None)
+    require_checkpoint(Trained(), 'x.pth')
+    require_checkpoint(Trained(), None, allow_random_weights=True)
+    with pytest.raises(MissingCheckpointError,
+                       match=r'cfg\.py \(Trained\), which must be trained'):
+        require_checkpoint(Trained(), None, config='cfg.py')
