@@ -51,7 +51,8 @@ __all__ = [
     'mmengine_safe_globals', 'register_safe_globals', 'CheckpointError',
     'UntrustedCheckpointError', 'CorruptCheckpointError',
     'CheckpointMismatchError', 'MissingCheckpointError',
-    'NonFiniteStateError', 'load_trusted', 'load_weights',
+    'NonFiniteStateError', 'load_trusted', 'tensor_state_dict',
+    'load_weights',
     'is_training_free', 'require_checkpoint', 'non_finite_entries',
     'atomic_replace'
 ]
@@ -169,7 +170,8 @@ _GLOBAL = re.compile(r'GLOBAL ([A-Za-z_][\w.]*\.[A-Za-z_]\w*)')
 
 
 def load_trusted(path: Union[str, os.PathLike],
-                 map_location: Union[str, Callable, None] = 'cpu'):
+                 map_location: Union[str, Callable, None] = 'cpu',
+                 mmap: bool = False):
     """Load a checkpoint file without executing anything from it.
 
     ``torch.load(weights_only=True)`` with nucseg's allow-list (see
@@ -178,6 +180,8 @@ def load_trusted(path: Union[str, os.PathLike],
     Args:
         path: Local checkpoint file.
         map_location: As for :func:`torch.load`.
+        mmap (bool): Memory-map the tensors (zip format only), so that
+            they are read from disk only when used.
 
     Returns:
         The loaded object (usually a dict).
@@ -198,7 +202,8 @@ def load_trusted(path: Union[str, os.PathLike],
     if osp.getsize(path) == 0:
         raise CorruptCheckpointError(f'checkpoint {path} is empty (0 bytes)')
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True,
+                          mmap=mmap)
     except pickle.UnpicklingError as err:
         found = _GLOBAL.search(str(err))
         if found is None and 'GLOBAL' in str(err):
@@ -221,12 +226,27 @@ def load_trusted(path: Union[str, os.PathLike],
         ) from None
 
 
-def _state_dict_of(checkpoint, path: str) -> 'OrderedDict':
-    """The model weights in a loaded checkpoint, ``module.`` prefix off."""
+def tensor_state_dict(checkpoint, path: str) -> 'OrderedDict':
+    """The model weights in a loaded checkpoint, ``module.`` prefix off.
+
+    Accepts mmengine checkpoints (weights under ``state_dict``), dicts
+    holding them under ``model`` (e.g. SAM-Med2D) and plain name -> tensor
+    dicts (e.g. the official SAM files).
+
+    Args:
+        checkpoint: What :func:`load_trusted` returned.
+        path (str): The file, for the message.
+
+    Raises:
+        CheckpointMismatchError: No state dict of tensors in it.
+    """
     import torch
     state = checkpoint
-    if isinstance(checkpoint, dict) and 'state_dict' in checkpoint:
-        state = checkpoint['state_dict']
+    if isinstance(checkpoint, dict):
+        for key in ('state_dict', 'model'):
+            if isinstance(checkpoint.get(key), dict):
+                state = checkpoint[key]
+                break
     if not isinstance(state, dict) or not all(
             isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointMismatchError(
@@ -270,7 +290,7 @@ def load_weights(model, checkpoint, path: str, strict: bool = True,
 
     from mmengine.logging import print_log
     model = getattr(model, 'module', model)
-    state = _state_dict_of(checkpoint, path)
+    state = tensor_state_dict(checkpoint, path)
     own = model.state_dict()
     missing = [k for k in own
                if k not in state and not k.endswith('num_batches_tracked')]

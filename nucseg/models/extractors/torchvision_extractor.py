@@ -7,7 +7,7 @@ and ``out_channels`` is ``D`` (both measured once at construction by a
 probe forward pass of a ``probe_size`` square). Inputs are normalised with
 the backbone's mean/std (ImageNet for torchvision). Weights are either
 random (``weights=None``; tests, demos) or read from a local checkpoint
-with ``torch.load(..., weights_only=True)``; nothing is downloaded.
+with :func:`nucseg.utils.checkpoint.load_trusted`; nothing is downloaded.
 Backbones are frozen by default (no gradients, always in eval mode), as
 SPROUT uses them training-free.
 """
@@ -19,6 +19,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from nucseg.registry import MODELS
+from nucseg.utils.checkpoint import load_trusted, tensor_state_dict
 
 __all__ = ['TorchvisionExtractor', 'TimmExtractor', 'IMAGENET_MEAN',
            'IMAGENET_STD', 'load_checkpoint_weights_only']
@@ -28,34 +29,22 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def load_checkpoint_weights_only(filename: str) -> Dict[str, Tensor]:
-    """Read a state dict of tensors with ``weights_only=True``.
+    """Read a state dict of tensors from a trusted-loading checkpoint.
 
     Accepts a plain state dict or one nested under ``state_dict`` /
     ``model``; strips a leading ``module.`` (wrapped-model checkpoints).
 
     Raises:
         FileNotFoundError: ``filename`` does not exist.
-        RuntimeError: Not a tensor-only checkpoint.
+        UntrustedCheckpointError: The file holds pickled code.
+        CorruptCheckpointError: The file cannot be read.
+        CheckpointMismatchError: Not a tensor-only checkpoint.
     """
     if not os.path.isfile(filename):
         raise FileNotFoundError(
             f'weights checkpoint not found: {filename!r} (weights must be '
             'None or a local file; nucseg never downloads weights)')
-    try:
-        ckpt = torch.load(filename, map_location='cpu', weights_only=True)
-    except Exception as err:  # pickle.UnpicklingError, RuntimeError, ...
-        raise RuntimeError(f'cannot load {filename} with weights_only=True:'
-                           f' {err}') from err
-    if isinstance(ckpt, dict):
-        for key in ('state_dict', 'model'):
-            if isinstance(ckpt.get(key), dict):
-                ckpt = ckpt[key]
-                break
-    if not isinstance(ckpt, dict) or not all(
-            isinstance(v, Tensor) for v in ckpt.values()):
-        raise RuntimeError(f'{filename} is not a state dict of tensors')
-    return {(k[7:] if k.startswith('module.') else k): v
-            for k, v in ckpt.items()}
+    return dict(tensor_state_dict(load_trusted(filename), filename))
 
 
 class _FrozenExtractor(BaseModule):

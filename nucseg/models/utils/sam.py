@@ -5,9 +5,10 @@ The official checkpoints (``sam_vit_b_01ec64.pth``, ``sam_vit_l_0b3195.pth``,
 ``segment_anything.modeling.Sam`` model: keys ``image_encoder.*``,
 ``prompt_encoder.*`` and ``mask_decoder.*``. Every nucseg module that uses a
 part of SAM loads its part from such a file through
-:func:`load_sam_state_dict` (``torch.load(..., weights_only=True)``: a
-checkpoint is untrusted input) and reports missing and unexpected keys
-through :func:`load_sam_part`. A file is read (memory-mapped) once even
+:func:`load_sam_state_dict` and reports missing and unexpected keys through
+:func:`load_sam_part`. A checkpoint is untrusted input: it is read with
+:func:`nucseg.utils.checkpoint.load_trusted` (pickled code is refused and
+nothing of the file is executed). A file is read (memory-mapped) once even
 when a model loads several of its parts.
 """
 import os
@@ -20,6 +21,9 @@ from mmengine.logging import print_log
 from segment_anything.modeling import (ImageEncoderViT, MaskDecoder,
                                        PromptEncoder, Sam, TwoWayTransformer)
 from torch import nn
+
+from nucseg.utils.checkpoint import (CheckpointError, load_trusted,
+                                     tensor_state_dict)
 
 __all__ = [
     'SAM_ARCHS', 'SAM_PIXEL_MEAN', 'SAM_PIXEL_STD', 'PROMPT_EMBED_DIM',
@@ -51,8 +55,15 @@ PROMPT_EMBED_DIM = 256
 PATCH_SIZE = 16
 
 
-class SamCheckpointError(RuntimeError):
-    """A SAM checkpoint cannot be read or does not fit the model."""
+class SamCheckpointError(CheckpointError):
+    """A SAM checkpoint lacks the part asked for or does not fit the model.
+
+    Files that cannot be used at all raise the loader's errors:
+    :class:`~nucseg.utils.checkpoint.UntrustedCheckpointError` (pickled
+    code), :class:`~nucseg.utils.checkpoint.CorruptCheckpointError`
+    (truncated) or :class:`~nucseg.utils.checkpoint.CheckpointMismatchError`
+    (no state dict of tensors).
+    """
 
 
 def load_sam_state_dict(filename: str,
@@ -71,8 +82,9 @@ def load_sam_state_dict(filename: str,
 
     Raises:
         FileNotFoundError: ``filename`` does not exist.
-        SamCheckpointError: The file is not a tensor-only checkpoint or has
-            no key with ``prefix``.
+        CheckpointError: The file cannot be read safely or holds no state
+            dict of tensors (see :class:`SamCheckpointError`).
+        SamCheckpointError: It has no key with ``prefix``.
     """
     ckpt = _read_checkpoint(filename)
     if prefix is None:
@@ -121,27 +133,9 @@ def _read_checkpoint(filename: str) -> Dict[str, torch.Tensor]:
     if _LAST_CHECKPOINT.get('identity') == identity:
         return _LAST_CHECKPOINT['state']
     mmap = zipfile.is_zipfile(filename)
-    try:
-        ckpt = torch.load(
-            filename, map_location='cpu', weights_only=True, mmap=mmap)
-    except Exception as err:  # pickle.UnpicklingError, RuntimeError, ...
-        raise SamCheckpointError(
-            f'cannot load SAM checkpoint {filename} with weights_only=True '
-            f'(corrupt, or not a plain tensor checkpoint): {err}') from err
-    if isinstance(ckpt, dict):
-        for key in ('state_dict', 'model'):
-            if key in ckpt and isinstance(ckpt[key], dict):
-                ckpt = ckpt[key]
-                break
-    if not isinstance(ckpt, dict) or not all(
-            isinstance(v, torch.Tensor) for v in ckpt.values()):
-        raise SamCheckpointError(
-            f'{filename} is not a state dict of tensors')
-    # Checkpoints saved from a wrapped model carry a 'module.' prefix.
-    ckpt = {
-        (k[len('module.'):] if k.startswith('module.') else k): v
-        for k, v in ckpt.items()
-    }
+    # Refuses pickled code ("not trusted") and truncated files, by name.
+    ckpt = tensor_state_dict(load_trusted(filename, 'cpu', mmap=mmap),
+                             filename)
     _LAST_CHECKPOINT.clear()
     if mmap:
         _LAST_CHECKPOINT.update(identity=identity, state=ckpt)

@@ -14,6 +14,7 @@ from nucseg.models.layers.sam_attention import SDPAAttention
 from nucseg.models.utils.sam import (SamCheckpointError, build_sam,
                                      build_sam_image_encoder)
 from nucseg.registry import MODELS
+from nucseg.utils.checkpoint import UntrustedCheckpointError
 
 
 def _randomise(state, seed):
@@ -126,7 +127,7 @@ def test_pickle_gadget_is_refused(tmp_path):
     marker = tmp_path / 'pwned'
     path = tmp_path / 'evil.pth'
     torch.save({'image_encoder.x': _Gadget(marker)}, path)
-    with pytest.raises(SamCheckpointError, match='weights_only'):
+    with pytest.raises(UntrustedCheckpointError, match='is not trusted'):
         SAMImageEncoder(arch='tiny', image_size=128, checkpoint=str(path))
     assert not marker.exists()
 

@@ -6,6 +6,7 @@ import torch
 
 from nucseg.models.utils import (SamCheckpointError, build_sam,
                                  load_sam_part, load_sam_state_dict)
+from nucseg.utils.checkpoint import UntrustedCheckpointError
 
 
 @pytest.fixture(scope='module')
@@ -71,5 +72,6 @@ def test_untrusted_pickle_is_refused(tmp_path):
 
     bad = tmp_path / 'evil.pth'
     torch.save({'x': Evil()}, bad)
-    with pytest.raises(SamCheckpointError, match='weights_only'):
+    with pytest.raises(UntrustedCheckpointError,
+                       match='evil.pth is not trusted'):
         load_sam_state_dict(str(bad))
