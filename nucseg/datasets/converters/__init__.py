@@ -21,10 +21,13 @@ from .em_mito import (binarize_mask, convert_casser_pp, convert_em_folders,
                       write_random_split)
 from .errors import (AnnotationError, IncompleteConversionError,
                      MissingAnnotationError, SourceLayoutError)
+from .kirc import convert_kirc
 from .monuseg import convert_monuseg, parse_monuseg_xml, read_monuseg_regions
 from .painting import (PaintReport, label_by_value, label_components,
                        paint_instances)
 from .runner import ConversionSummary
+from .splits import seeded_splits, write_seeded_splits
+from .tcia_pancancer import convert_tcia_pancancer, read_cancer_type_table
 from .tnbc import convert_tnbc
 
 __all__ = [
@@ -37,5 +40,7 @@ __all__ = [
     'convert_bbbc039', 'decode_bbbc039_mask', 'convert_dsb2018',
     'rle_decode', 'rle_encode', 'read_rle_csv', 'binarize_mask',
     'convert_tiff_stack', 'convert_epfl_lucchi', 'convert_em_folders',
-    'convert_casser_pp', 'write_random_split'
+    'convert_casser_pp', 'write_random_split', 'convert_kirc',
+    'convert_tcia_pancancer', 'read_cancer_type_table', 'seeded_splits',
+    'write_seeded_splits'
 ]

@@ -1,4 +1,5 @@
 from .checkpoint_hook import CheckpointHook
+from .consistency_ramp_hook import ConsistencyRampHook, gaussian_rampup
 from .discriminator_accuracy_hook import DiscriminatorAccuracyHook
 from .domain_sizes_hook import DomainSizesHook
 from .grl_lambda_hook import GRLLambdaHook
@@ -12,5 +13,5 @@ __all__ = [
     'InstanceOverlayHook', 'SaveInstanceMapsHook', 'GRLLambdaHook',
     'DiscriminatorAccuracyHook', 'DomainSizesHook', 'CheckpointHook',
     'NonFiniteLossHook', 'NonFiniteLossError', 'non_finite_losses',
-    'TranslationSamplesHook'
+    'TranslationSamplesHook', 'ConsistencyRampHook', 'gaussian_rampup'
 ]

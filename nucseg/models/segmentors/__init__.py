@@ -1,6 +1,9 @@
 from .ama_sam import AMASAM
 from .nuclei_encoder_decoder import NucleiEncoderDecoder
 from .samda import SAMDA
+from .self_ensembling_uda import SelfEnsemblingUDA
 from .sprout import SPROUT
 
-__all__ = ['NucleiEncoderDecoder', 'AMASAM', 'SPROUT', 'SAMDA']
+__all__ = [
+    'NucleiEncoderDecoder', 'AMASAM', 'SPROUT', 'SAMDA', 'SelfEnsemblingUDA'
+]
