@@ -7,6 +7,9 @@ U-Net or AMA-SAM, and training-free ones such as SPROUT), and back
     model = init_model('configs/sprout/sprout_weightfree.py')
     inst = inference_model(model, 'image.png')    # H x W int32 labels
 
+Images of any size are segmented tile by tile at the config's pixel size
+and stitched (:mod:`nucseg.apis.tiled_inference`).
+
 A model that must be trained is refused without a checkpoint (unless
 ``allow_random_weights=True``); a checkpoint is loaded strictly and only if
 it is trusted (see :mod:`nucseg.utils.checkpoint`).
@@ -17,7 +20,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.dataset import Compose, pseudo_collate
+from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 from torch import nn
 
@@ -30,8 +33,11 @@ __all__ = [
     'inference_model', 'list_images', 'count_instances', 'output_names'
 ]
 
-#: File suffixes treated as images when a folder is given.
-IMAGE_SUFFIXES = ('.png', '.tif', '.tiff', '.jpg', '.jpeg', '.bmp')
+#: File suffixes treated as images when a folder is given (whole-slide
+#: formats read with OpenSlide included).
+IMAGE_SUFFIXES = ('.png', '.tif', '.tiff', '.jpg', '.jpeg', '.bmp', '.svs',
+                  '.ndpi', '.mrxs', '.scn', '.bif', '.vms', '.vmu',
+                  '.svslide')
 #: Test-pipeline transforms that need labels; dropped for inference.
 LABEL_TRANSFORMS = ('LoadInstanceAnnotations', 'GenerateNucleiTarget',
                     'LoadAnnotations')
@@ -108,36 +114,49 @@ def build_test_pipeline(cfg: Config) -> Compose:
 
 
 def inference_model(model: nn.Module,
-                    images: Union[str, Path, Sequence[Union[str, Path]]],
-                    pipeline: Optional[Compose] = None
+                    images: Union[str, Path, np.ndarray,
+                                  Sequence[Union[str, Path, np.ndarray]]],
+                    mpp: Optional[float] = None,
+                    tile_size: Optional[int] = None,
+                    overlap: Optional[int] = None,
+                    tissue: str = 'off'
                     ) -> Union[np.ndarray, List[np.ndarray]]:
-    """Instance label maps for one or several image files.
+    """Instance label maps for one or several images (or slides).
+
+    Every image is segmented at the config's pixel size by tiled inference
+    with instance stitching (:class:`~nucseg.apis.tiled_inference.
+    TiledInferencer`): any size works, and the prediction is returned at
+    the image's full resolution. Notes about an input (pixel size assumed,
+    image smaller than a tile, alpha channel) are issued as warnings.
 
     Args:
         model (nn.Module): From :func:`init_model`.
-        images (str | list[str]): Image path(s).
-        pipeline (Compose, optional): Defaults to
-            :func:`build_test_pipeline` of ``model.cfg``.
+        images (str | np.ndarray | list): Image or slide path(s), or
+            ``HxWx3`` uint8 RGB array(s).
+        mpp (float, optional): Microns per pixel of the input(s); default:
+            the file's metadata, else the config's ``infer_cfg.mpp``.
+        tile_size, overlap (int, optional): Override ``infer_cfg``.
+        tissue (str): ``'off'`` (default), ``'on'`` or ``'auto'`` (skip
+            tiles without tissue on slides).
 
     Returns:
         np.ndarray | list[np.ndarray]: ``H x W`` int32 instance maps at
         the original image size (0 = background).
     """
-    single = isinstance(images, (str, Path))
-    paths = [images] if single else list(images)
-    pipeline = pipeline or build_test_pipeline(model.cfg)
+    import warnings
+
+    from .tiled_inference import TiledInferencer, predict_image
+    single = isinstance(images, (str, Path, np.ndarray))
+    items = [images] if single else list(images)
+    inferencer = TiledInferencer(model, tile_size=tile_size,
+                                 overlap=overlap, tissue=tissue)
     results = []
-    for path in paths:
-        data = pipeline(dict(img_path=str(path)))
-        batch = pseudo_collate([data])
-        with torch.no_grad():
-            sample = model.test_step(batch)[0]
-        if 'pred_instance_map' not in sample:
-            raise RuntimeError(
-                f'{type(model).__name__} gave no pred_instance_map for '
-                f'{path}; its config needs an instance post-processor')
-        results.append(
-            sample.pred_instance_map.data[0].cpu().numpy().astype(np.int32))
+    for item in items:
+        labels, notes = predict_image(inferencer, item, mpp=mpp,
+                                      return_notes=True)
+        for note in notes:
+            warnings.warn(note)
+        results.append(labels)
     return results[0] if single else results
 
 

@@ -160,12 +160,17 @@ def _decode(path: PathLike) -> np.ndarray:
         return arr
 
 
-def to_rgb_uint8(arr: np.ndarray, name: str = '<array>') -> np.ndarray:
+def to_rgb_uint8(arr: np.ndarray, name: str = '<array>',
+                 alpha: str = 'drop') -> np.ndarray:
     """Convert a decoded image of any common kind to ``HxWx3`` uint8 RGB.
 
     * grey ``HxW`` or ``HxWx1`` -> replicated to 3 channels;
-    * ``HxWx4`` (RGBA) -> alpha dropped (nuclei images carry no useful
-      transparency; a warning is issued if alpha is not constant);
+    * ``HxWx4`` (RGBA) -> with ``alpha='drop'`` the alpha channel is
+      dropped (nuclei images carry no useful transparency; a warning is
+      issued if alpha is not constant); with ``alpha='white'`` the image is
+      composited on white (transparent areas become background, as a
+      slide scanner's unscanned regions), with a warning naming the file
+      if alpha is not constant;
     * uint16 / int32 / float -> linearly rescaled: integer images by the
       0.01-99.99 percentile range of the image (16-bit microscopy rarely
       fills the full range), float images in ``[0, 1]`` by 255.
@@ -173,16 +178,27 @@ def to_rgb_uint8(arr: np.ndarray, name: str = '<array>') -> np.ndarray:
     Args:
         arr (np.ndarray): Decoded image, ``HxW`` or ``HxWxC``.
         name (str): File name used in error messages.
+        alpha (str): ``'drop'`` or ``'white'`` (see above).
 
     Returns:
         np.ndarray: ``HxWx3`` uint8 array.
     """
+    if alpha not in ('drop', 'white'):
+        raise ValueError(f"alpha must be 'drop' or 'white', got {alpha!r}")
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if arr.ndim == 3 and arr.shape[2] == 4:
-        alpha = arr[..., 3]
-        if alpha.min() != alpha.max():
-            warnings.warn(f'{name}: dropping a non-constant alpha channel')
+        opacity = arr[..., 3]
+        if opacity.min() != opacity.max():
+            if alpha == 'white' and arr.dtype == np.uint8:
+                warnings.warn(f'{name}: transparent pixels (alpha channel) '
+                              'composited on white')
+                a = opacity[..., None].astype(np.float32) / 255.0
+                arr = (arr[..., :3] * a + 255.0 * (1 - a) + 0.5).astype(
+                    np.uint8)
+            else:
+                warnings.warn(
+                    f'{name}: dropping a non-constant alpha channel')
         arr = arr[..., :3]
     if arr.ndim == 3 and arr.shape[2] == 2:
         arr = arr[..., 0]  # grey + alpha
@@ -210,11 +226,13 @@ def to_rgb_uint8(arr: np.ndarray, name: str = '<array>') -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def read_image(path: PathLike) -> np.ndarray:
+def read_image(path: PathLike, alpha: str = 'drop') -> np.ndarray:
     """Read an image file as ``HxWx3`` uint8 RGB.
 
     Args:
         path: Image file (PNG, TIFF incl. LZW, JPEG, BMP, ...).
+        alpha (str): ``'drop'`` or ``'white'``: what to do with an alpha
+            channel (see :func:`to_rgb_uint8`).
 
     Returns:
         np.ndarray: ``HxWx3`` uint8 RGB image.
@@ -223,7 +241,8 @@ def read_image(path: PathLike) -> np.ndarray:
         ImageReadError: If the file is missing, empty, truncated, cannot be
             decoded or has an unsupported layout; the message names it.
     """
-    return to_rgb_uint8(_decode(path), name=os.fspath(path))
+    return to_rgb_uint8(_decode(path), name=os.fspath(path),
+                        alpha=alpha)
 
 
 def read_label(path: PathLike) -> np.ndarray:

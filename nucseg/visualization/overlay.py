@@ -22,7 +22,8 @@ def draw_instances(img: np.ndarray,
                    inst: np.ndarray,
                    alpha: float = 0.35,
                    contour_color: Optional[Tuple[int, int, int]] = None,
-                   seed: int = 0) -> np.ndarray:
+                   seed: int = 0,
+                   num_colors: Optional[int] = None) -> np.ndarray:
     """Blend instance colours onto an image and draw their contours.
 
     Args:
@@ -32,6 +33,10 @@ def draw_instances(img: np.ndarray,
         contour_color (tuple, optional): One RGB colour for every contour;
             default uses each instance's own colour.
         seed (int): Colour permutation seed.
+        num_colors (int, optional): Cycle through this many colours (id
+            ``k`` gets colour ``(k - 1) % num_colors``), so that a colour
+            depends on the id only; default: one colour per id up to the
+            largest.
 
     Returns:
         np.ndarray: ``HxWx3`` uint8 RGB overlay.
@@ -40,13 +45,18 @@ def draw_instances(img: np.ndarray,
         raise ValueError(f'image {img.shape[:2]} and instance map '
                          f'{inst.shape} differ in size')
     inst = np.asarray(inst).astype(np.int64)
-    colors = instance_colors(int(inst.max()), seed)
+    if num_colors:
+        colors = instance_colors(int(num_colors), seed)
+        index = np.where(inst > 0, (inst - 1) % int(num_colors) + 1, 0)
+    else:
+        colors = instance_colors(int(inst.max()), seed)
+        index = inst
     out = img.astype(np.float32)
     fg = inst > 0
-    out[fg] = (1 - alpha) * out[fg] + alpha * colors[inst[fg]]
+    out[fg] = (1 - alpha) * out[fg] + alpha * colors[index[fg]]
     edge = find_boundaries(inst, mode='inner') & fg
     out[edge] = contour_color if contour_color is not None else colors[
-        inst[edge]]
+        index[edge]]
     return np.clip(out, 0, 255).astype(np.uint8)
 
 

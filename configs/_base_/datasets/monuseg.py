@@ -31,3 +31,6 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
+# Tiled inference (tools/infer.py, nucseg.apis): 40x H&E, 0.25 um/px;
+# 1024 px tiles overlapping by 128 px (> 2x the largest nuclei).
+infer_cfg = dict(mpp=0.25, tile_size=1024, overlap=128, nucleus_diameter=24)

@@ -38,3 +38,6 @@ test_dataloader = dict(
         split='test',
         test_mode=True,
         pipeline=test_pipeline))
+# Tiled inference (tools/infer.py, nucseg.apis): the synthetic H&E tiles
+# stand for 20x (0.5 um/px; nuclei ~16 px across, half of 40x MoNuSeg's).
+infer_cfg = dict(mpp=0.5, tile_size=512, overlap=64, nucleus_diameter=16)

@@ -33,11 +33,12 @@ def _test_cfg(repo_root, path, size=256):
 
 
 def test_weightfree_segments_synthetic_nuclei(repo_root, he_image):
-    # The config's pixel sizes are for 40x H&E: the synthetic tile is
-    # upsampled 2x to that scale (and the prediction resized back).
+    # The config's pixel sizes are for 40x H&E (0.25 um/px): the synthetic
+    # tile, nominally 20x (0.5 um/px), is upsampled 2x to that scale by
+    # the inferencer (and the prediction resized back).
     model = init_model(_test_cfg(repo_root, WEIGHTFREE, 512), device='cpu')
     img, lab = he_image
-    inst = inference_model(model, img)
+    inst = inference_model(model, img, mpp=0.5)
     gt = read_label(lab)
     assert inst.shape == gt.shape and inst.dtype == np.int32
     m = instance_metrics(gt, inst)
@@ -95,8 +96,7 @@ def test_infer_cli_with_the_weightfree_config(repo_root, he_image,
     out = tmp_path / 'out'
     proc = subprocess.run(
         [sys.executable, 'tools/infer.py', WEIGHTFREE, str(inp), '--out',
-         str(out), '--overlay', '--cfg-options',
-         'test_dataloader.dataset.pipeline.1.scale=(512,512)'],
+         str(out), '--overlay', '--mpp', '0.5'],
         cwd=repo_root, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     pred = read_label(out / 'tile.png')
@@ -104,7 +104,8 @@ def test_infer_cli_with_the_weightfree_config(repo_root, he_image,
     assert (out / 'tile_overlay.png').is_file()
     # Same result as the Python API on the same image.
     model = init_model(_test_cfg(repo_root, WEIGHTFREE, 512), device='cpu')
-    np.testing.assert_array_equal(pred, inference_model(model, img))
+    np.testing.assert_array_equal(pred, inference_model(model, img,
+                                                        mpp=0.5))
 
 
 def _two_nuclei_image(path):
