@@ -69,8 +69,9 @@ DEFAULT_INFER_CFG = dict(
     tissue_min_saturation=20,
     tissue_thumbnail=2048,
     batch_size=1)
-#: Inputs whose nuclei look this many times larger or smaller than the
-#: config expects (and whose pixel size is unknown) are refused.
+#: Inputs of unknown pixel size whose nuclei look more than this many
+#: times larger or smaller than the config expects get a warning; more
+#: than its square (4x), an error.
 SCALE_TOLERANCE = 2.0
 #: Transforms of a test pipeline that fix the output *size* (they would
 #: make the scale depend on the tile size); replaced by the inferencer's
@@ -525,37 +526,45 @@ class TilePredictor:
 # ---------------------------------------------------------------------------
 # Scale checks
 # ---------------------------------------------------------------------------
-def estimate_nucleus_diameter(img: np.ndarray, min_count: int = 25
-                              ) -> Optional[float]:
-    """Median diameter (px) of haematoxylin blobs, or None if unsure.
+def estimate_nucleus_diameter(img: np.ndarray) -> Optional[float]:
+    """Typical nucleus diameter (px) of an H&E image, or None.
 
-    Otsu on the haematoxylin concentration, then the median
-    equivalent-circle diameter of the components of at least 12 px. The
-    estimate is returned only when it is meaningful: at least
-    ``min_count`` components, stained fraction between 2 % and 60 %, and
-    mostly compact blobs (median solidity >= 0.8, so that noise or stroma
-    is not mistaken for nuclei).
+    Scale-space blob size of the haematoxylin concentration: the
+    scale-normalised Laplacian of Gaussian ``-sigma^2 LoG_sigma(H)`` is
+    largest at the centre of a disc of diameter ``2 sqrt(2) sigma``; the
+    ``sigma`` whose 99th percentile response (over the image) is largest
+    gives the diameter. Sigmas from 1.4 to 64 px (diameters 4-180 px), on
+    the image halved (and ``sigma`` halved) for speed. A rough estimate
+    (within ~25 % on most MoNuSeg and synthetic images, 3x too small on a
+    vesicular-nuclei image), used only to flag inputs whose pixel size is
+    unknown and grossly different from the config's.
+
+    Returns:
+        float | None: The diameter, or None for an image without stain
+        contrast.
     """
-    from skimage.filters import threshold_otsu
-    from skimage.measure import regionprops_table
-
     from nucseg.utils.stain import stain_concentrations
-    h = stain_concentrations(img)[..., 0]
+    h = stain_concentrations(img)[..., 0].astype(np.float32)
     if not np.isfinite(h).all() or h.max() - h.min() < 1e-3:
         return None
-    mask = h > threshold_otsu(h)
-    frac = mask.mean()
-    if not 0.02 <= frac <= 0.6:
-        return None
+    f = 2 if min(h.shape) >= 128 else 1
+    if f > 1:
+        h = cv2.resize(h, (h.shape[1] // f, h.shape[0] // f),
+                       interpolation=cv2.INTER_AREA)
     from scipy import ndimage as ndi
-    comps, n = ndi.label(mask)
-    if n < min_count:
+    sigmas = 2.0**np.arange(0.5, 6.01, 0.25)
+    best, best_sigma = -np.inf, None
+    for sigma in sigmas:
+        s = sigma / f
+        if 3 * s > min(h.shape):
+            break
+        resp = float(np.percentile(-s * s * ndi.gaussian_laplace(h, s),
+                                   99))
+        if resp > best:
+            best, best_sigma = resp, sigma
+    if best_sigma is None or best <= 0:
         return None
-    props = regionprops_table(comps, properties=('area', 'solidity'))
-    big = props['area'] >= 12
-    if big.sum() < min_count or np.median(props['solidity'][big]) < 0.8:
-        return None
-    return float(np.median(2.0 * np.sqrt(props['area'][big] / np.pi)))
+    return float(2.0 * np.sqrt(2.0) * best_sigma)
 
 
 @dataclass
@@ -663,7 +672,9 @@ class TiledInferencer:
                 note = (f'the config declares no infer_cfg.mpp: processed '
                         f'at the input\'s {in_mpp:g} um/px')
             elif model_mpp is not None:
-                self._check_unknown_scale(source, model_mpp)
+                warning = self._check_unknown_scale(source, model_mpp)
+                if warning:
+                    source.notes.append(warning)
                 note = (f'no pixel size given (--mpp) or in the metadata: '
                         f'assumed to be the config\'s {model_mpp:g} um/px')
         level = source.best_level(d)
@@ -677,29 +688,41 @@ class TiledInferencer:
                          in_mpp, note)
 
     def _check_unknown_scale(self, source: ImageSource,
-                             model_mpp: float) -> None:
+                             model_mpp: float) -> str:
+        """Compare the input's nuclei with the config's (unknown mpp).
+
+        Returns a warning when they look 2-4x larger or smaller than
+        expected (empty string otherwise).
+
+        Raises:
+            ScaleError: They look more than 4x larger or smaller.
+        """
         expected = self.settings['nucleus_diameter']
         if not expected:
-            return
+            return ''
         w0, h0 = source.dimensions
         if min(w0, h0) < 256:
-            return  # too small to judge
+            return ''  # too small to judge
         side = min(1024, w0, h0)
         x, y = (w0 - side) // 2, (h0 - side) // 2
         est = estimate_nucleus_diameter(source.read_region(0, x, y, side,
                                                            side))
         if est is None:
-            return
+            return ''
         ratio = est / float(expected)
-        if ratio > SCALE_TOLERANCE or ratio < 1.0 / SCALE_TOLERANCE:
-            guess = model_mpp / ratio
-            raise ScaleError(
-                f'{source.path}: no pixel size given (--mpp) or found in its '
-                f'metadata, and its nuclei look {ratio:.1f}x the size the '
-                f'config expects (median diameter ~{est:.0f} px vs '
-                f'~{expected:g} px at {model_mpp:g} um/px): it is probably '
-                f'at ~{guess:.2g} um/px. Pass --mpp (e.g. --mpp '
-                f'{guess:.2g}), or --mpp {model_mpp:g} to process it as is')
+        if 1.0 / SCALE_TOLERANCE <= ratio <= SCALE_TOLERANCE:
+            return ''
+        guess = model_mpp / ratio
+        what = (f'{source.path}: no pixel size given (--mpp) or found in '
+                f'its metadata, and its nuclei look {ratio:.2g}x the size '
+                f'the config expects (~{est:.0f} px across vs ~'
+                f'{expected:g} px at {model_mpp:g} um/px): it may be at '
+                f'~{guess:.2g} um/px.')
+        fix = (f' Pass --mpp (e.g. --mpp {guess:.2g}), or --mpp '
+               f'{model_mpp:g} to process it as is')
+        if ratio > SCALE_TOLERANCE**2 or ratio < SCALE_TOLERANCE**-2:
+            raise ScaleError(what + fix)
+        return what + ' Processed as ' + f'{model_mpp:g} um/px;' + fix[1:]
 
     # -- reading ----------------------------------------------------------
     def read_tile(self, source: ImageSource, plan: ScalePlan,
@@ -794,8 +817,8 @@ class TiledInferencer:
         if isinstance(source, np.ndarray):
             source = ArraySource(source, name=name)
         name = name or source.path
-        notes = list(source.notes)
         plan = self.plan_scale(source)  # plan.note: see InferenceResult
+        notes = list(source.notes)
         tile, overlap = self.settings['tile_size'], self.settings['overlap']
         grid = TileGrid(plan.height, plan.width, tile, overlap)
         diameter = self.settings['nucleus_diameter']
