@@ -20,9 +20,12 @@ class _Oracle:
     """Stands in for a model: answers each tile (raster order) with the
     crop of a known label map, optionally with scores."""
 
+    pad = False  # the tiles are shrunk as for any model without a fixed size
+
     def __init__(self, labels, tile, overlap, scores=None):
+        grid = TileGrid(*labels.shape, tile, overlap, shrink=True)
         self.crops = [labels[t.y0:t.y0 + t.h, t.x0:t.x0 + t.w]
-                      for t in TileGrid(*labels.shape, tile, overlap)]
+                      for t in grid]
         self.scores = scores
 
     def __call__(self, images, name):

@@ -50,6 +50,17 @@ def test_grid_cores_partition_the_image(size, tile, overlap):
     assert grid.ys[-1] + min(tile, size) == size  # last tile flush
 
 
+@pytest.mark.parametrize('length,tile,overlap,size,count', [
+    (2048, 1024, 128, 768, 3), (8192, 1024, 128, 1024, 9),
+    (900, 1024, 128, 900, 1), (3000, 512, 96, 511, 7)])
+def test_shrunk_tiles_cover_with_as_few_tiles(length, tile, overlap, size,
+                                              count):
+    grid = TileGrid(length, 10, tile, overlap, shrink=True)
+    assert (grid.tile_h, len(grid.ys)) == (size, count)
+    fixed = TileGrid(length, 10, tile, overlap)
+    assert len(fixed.ys) == count and fixed.tile_h == min(tile, length)
+
+
 def _cut_discs(gt, pred, seams_y, seams_x):
     """Ground-truth discs crossing a seam line that the prediction does not
     cover with one instance (>= 95 % of the disc, IoU > 0.8)."""
@@ -80,7 +91,7 @@ def test_seams_3000px_tiled_equals_whole_image(classical):
     (tile edges and core boundaries) and their crossings; tiled vs whole
     image prediction of the same model."""
     tile, overlap = 512, 96
-    grid = TileGrid(3000, 3000, tile, overlap)
+    grid = TileGrid(3000, 3000, tile, overlap, shrink=True)  # as run
     edges_y, edges_x = grid.seams()
     cores_y = [lo for lo, _ in grid.core_y[1:]]
     cores_x = [lo for lo, _ in grid.core_x[1:]]

@@ -137,9 +137,29 @@ PAPER_NMS = dict(type='ContainmentAwareSoftNMS', sam_weight=0.7,
                  contained_score_thresh=0.5, threshold_mode='official')
 
 
+#: Inference presets of the weight-free recipe (issue 13).
+SPROUT_PRESETS = ('sprout_weightfree_slide', )
+
+
 def test_every_sprout_config_is_pinned():
     found = {p.stem for p in SPROUT.glob('*.py')}
-    assert found == set(SPROUT_SAM) | set(SPROUT_FREE)
+    assert found == set(SPROUT_SAM) | set(SPROUT_FREE) | set(SPROUT_PRESETS)
+
+
+def test_sprout_slide_preset_departs_only_in_the_scan():
+    """The slide preset is the full weight-free recipe with one POT-Scan
+    step and no CRF (and looser one-step solver settings), nothing else."""
+    full = _cfg(SPROUT / 'sprout_weightfree.py')
+    slide = _cfg(SPROUT / 'sprout_weightfree_slide.py')
+    assert slide.model.crf is None and full.model.crf is not None
+    ps = slide.model.pot_scan
+    assert ps.rho_max == ps.rho0 == 0.6 and ps.expand_steps == 0
+    assert (ps.kmeans_iters, ps.tol, ps.ot_dtype) == (20, 1e-4, 'float32')
+    for key in ('extractor', 'priors', 'activation', 'fg_prior', 'cleanup',
+                'points', 'mask_generator', 'nms'):
+        assert slide.model[key] == full.model[key], key
+    assert slide.infer_cfg == full.infer_cfg
+    assert slide.infer_cfg.mpp == 0.25
 
 
 def _check_data(cfg, data, size):
