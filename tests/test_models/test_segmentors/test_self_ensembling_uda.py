@@ -292,6 +292,30 @@ def test_all_background_source_batch_keeps_finite_losses():
     assert 0.0 <= logs['loss_dice'].item() <= 1.0
 
 
+def test_nan_loss_is_named_by_the_non_finite_loss_hook():
+    """A NaN discriminator: the hook in default_runtime's custom_hooks
+    stops at this iteration naming the NaN terms of the D and S steps
+    (not the finite ones)."""
+    from types import SimpleNamespace
+
+    from nucseg.engine.hooks import NonFiniteLossError, NonFiniteLossHook
+    model = _model()
+    with torch.no_grad():
+        model.discriminator.layers[0].weight.fill_(float('nan'))
+    logs = model.train_step(_batch(), _wrappers(model))
+    runner = SimpleNamespace(
+        iter=6, message_hub=MessageHub.get_instance('selfens_nan'))
+    with pytest.raises(NonFiniteLossError,
+                       match='iteration 7: loss_dis_source=nan') as err:
+        NonFiniteLossHook().after_train_iter(runner, 6, outputs=logs)
+    message = str(err.value)
+    for key in ('loss_dis_target=nan', 'loss_adv=nan',
+                'loss_discriminator=nan', 'loss_segmenter=nan'):
+        assert key in message
+    for key in ('loss_dice=', 'loss_recon=', 'loss_em='):
+        assert key not in message
+
+
 def test_configuration_errors():
     model = _model()
     model.consistency_weight = None
