@@ -28,8 +28,9 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 from skimage.feature import peak_local_max
-from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
+
+from nucseg.utils.morphology import h_maxima
 
 __all__ = [
     'check_points', 'watershed_centroids', 'distance_maxima_points',
@@ -121,12 +122,13 @@ def distance_maxima_points(fg_mask: np.ndarray,
     A variant of :func:`watershed_centroids` for weight-free SPROUT: the
     Euclidean distance transform of the foreground is smoothed with a
     Gaussian (``sigma`` px) and every regional maximum rising at least
-    ``h`` px above its surroundings (:func:`skimage.morphology.h_maxima`)
-    gives one point (the centroid of the maximum's plateau, snapped into
-    the foreground). Compared with peaks at a minimum distance, the
-    height criterion does not split elongated nuclei and still separates
-    touching ones whose neck is narrower than their bodies. Components
-    without a maximum get none (the mask stage may keep them unseeded).
+    ``h`` px above its surroundings (scikit-image's h-maxima, computed by
+    :func:`nucseg.utils.morphology.h_maxima`) gives one point (the
+    centroid of the maximum's plateau, snapped into the foreground).
+    Compared with peaks at a minimum distance, the height criterion does
+    not split elongated nuclei and still separates touching ones whose
+    neck is narrower than their bodies. Components without a maximum get
+    none (the mask stage may keep them unseeded).
 
     Args:
         fg_mask (np.ndarray): ``HxW`` foreground mask.
