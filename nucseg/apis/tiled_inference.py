@@ -32,6 +32,7 @@ Configs declare their scale and tiling in ``infer_cfg`` (keys:
 tile_size=1024, overlap=128, nucleus_diameter=24)`` for 40x H&E.
 """
 import math
+import os.path as osp
 import sys
 import time
 from dataclasses import dataclass, field
@@ -923,7 +924,8 @@ class TiledInferencer:
         if not self.progress or total < 2:
             return None
         from tqdm import tqdm
-        return tqdm(total=total, unit='tile', desc=str(name)[-40:],
+        desc = (osp.basename(str(name)) or str(name))[-40:]
+        return tqdm(total=total, unit='tile', desc=desc,
                     file=sys.stderr, leave=False, dynamic_ncols=True,
                     mininterval=1.0 if sys.stderr.isatty() else 10.0)
 

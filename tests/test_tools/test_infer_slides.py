@@ -70,7 +70,8 @@ def test_slide_every_format_tissue_level_and_resume(repo_root, slide_dir,
         ' tiles')[0].split(' of '))
     assert run < total
     assert 'labels: uint16 PNG' in line
-    assert 'tile/s' in log.err  # the progress bar
+    assert 'tile/s' in log.err  # the progress bar, named by the file
+    assert 'case1.tif:' in log.err and '/case1.tif' not in log.err
     # Label map at level-0 size; GeoJSON in level-0 coordinates.
     labels = read_label(out / 'case1.png')
     assert labels.shape == (h0, w0) and labels.max() > 50

@@ -76,6 +76,7 @@ def worker(args) -> int:
     from nucseg.apis.exports import LabelMapWriter, NucleiExporter
     from nucseg.apis.tiled_inference import TiledInferencer
     from nucseg.utils.slide import open_image_source
+    torch.manual_seed(0)  # the same random weights in every process
     model = init_model(args.worker[0], device='cpu',
                        allow_random_weights=True)
     inferencer = TiledInferencer(model)
