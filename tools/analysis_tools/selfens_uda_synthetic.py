@@ -131,9 +131,16 @@ def bn_diagnostic(model, target: str) -> dict:
     statistics (``eval``, what the model uses) and with the test split's
     own batch statistics (``batch``, AdaBN-style; a diagnostic only).
 
-    Returns per mode the mean probability, the fraction of pixels above
-    0.5 and the pixel Dice over the whole split (the nuclei fraction is
-    ``gt_fraction``).
+    Args:
+        model (SelfEnsemblingUDA): The trained model (unwrapped); its
+            running statistics are left as they were.
+        target (str): Root of the target domain (``splits/test.txt``,
+            ``images/``, ``labels/``; images of one size).
+
+    Returns:
+        dict: Per mode (``eval``, ``batch``) the mean probability, the
+        fraction of pixels above 0.5 and the pixel Dice over the whole
+        split; ``gt_fraction`` is the nuclei fraction.
     """
     import torch
 
