@@ -4,8 +4,9 @@ from .nuclei_encoder_decoder import NucleiEncoderDecoder
 from .samda import SAMDA
 from .self_ensembling_uda import SelfEnsemblingUDA
 from .sprout import SPROUT
+from .training_free import TrainingFreeSegmentor
 
 __all__ = [
     'NucleiEncoderDecoder', 'AMASAM', 'SPROUT', 'SAMDA', 'SelfEnsemblingUDA',
-    'HaematoxylinWatershed'
+    'HaematoxylinWatershed', 'TrainingFreeSegmentor'
 ]

@@ -1,17 +1,14 @@
 """The classical baseline as a model: haematoxylin Otsu + watershed."""
-from typing import List, Optional
+from typing import Optional
 
 import numpy as np
-import torch
-from mmengine.structures import PixelData
-from mmseg.models.segmentors import BaseSegmentor
-from mmseg.utils import OptConfigType, OptSampleList, SampleList
+from mmseg.utils import OptConfigType
 from skimage.filters import threshold_otsu
-from torch import Tensor
 
 from nucseg.models.postprocessors import DistanceWatershed
 from nucseg.registry import MODELS, TASK_UTILS
 from nucseg.utils.stain import rgb_to_hed
+from .training_free import TrainingFreeSegmentor
 
 __all__ = ['HaematoxylinWatershed', 'haematoxylin_foreground']
 
@@ -39,7 +36,7 @@ def haematoxylin_foreground(img: np.ndarray,
 
 
 @MODELS.register_module()
-class HaematoxylinWatershed(BaseSegmentor):
+class HaematoxylinWatershed(TrainingFreeSegmentor):
     """Haematoxylin threshold + distance-transform watershed (predict only).
 
     The classical baseline the learned and training-free methods are
@@ -61,9 +58,6 @@ class HaematoxylinWatershed(BaseSegmentor):
         data_preprocessor (dict, optional): Should keep raw RGB values.
     """
 
-    #: Predicts without trained weights (no checkpoint needed).
-    training_free = True
-
     def __init__(self,
                  threshold: Optional[float] = None,
                  postprocessor: Optional[dict] = None,
@@ -84,35 +78,3 @@ class HaematoxylinWatershed(BaseSegmentor):
         """``HxW`` int32 instance map of an ``HxWx3`` uint8 RGB image."""
         return self.postprocessor.split(
             haematoxylin_foreground(img, self.threshold))
-
-    def predict(self,
-                inputs: Tensor,
-                data_samples: OptSampleList = None) -> SampleList:
-        """``pred_instance_map`` and ``pred_sem_seg`` for each image."""
-        from nucseg.structures import NucleiDataSample
-        if data_samples is None:
-            data_samples = [NucleiDataSample() for _ in range(len(inputs))]
-        for img_t, sample in zip(inputs, data_samples):
-            h, w = sample.metainfo.get('img_shape', img_t.shape[-2:])
-            img = img_t[:, :h, :w].detach().permute(1, 2, 0).cpu().numpy()
-            img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
-            inst = torch.from_numpy(self.segment(img).astype(np.int64))[None]
-            sample.pred_instance_map = PixelData(data=inst)
-            sample.pred_sem_seg = PixelData(data=(inst > 0).long())
-        return data_samples
-
-    def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
-        raise RuntimeError('HaematoxylinWatershed is training-free')
-
-    def _forward(self, inputs: Tensor,
-                 data_samples: OptSampleList = None) -> List[np.ndarray]:
-        return [self.segment(np.clip(np.rint(
-            x.permute(1, 2, 0).cpu().numpy()), 0, 255).astype(np.uint8))
-            for x in inputs]
-
-    def extract_feat(self, inputs: Tensor):
-        raise NotImplementedError('HaematoxylinWatershed has no features')
-
-    def encode_decode(self, inputs: Tensor, batch_data_samples):
-        raise NotImplementedError(
-            'HaematoxylinWatershed produces instance maps only')

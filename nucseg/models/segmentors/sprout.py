@@ -1,15 +1,13 @@
 """SPROUT: training-free nuclear instance segmentation (Sec. 3, Fig. 2)."""
 import itertools
 import time
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from mmengine.structures import PixelData
-from mmseg.models.segmentors import BaseSegmentor
-from mmseg.utils import ConfigType, OptConfigType, OptSampleList, SampleList
+from mmseg.utils import ConfigType, OptConfigType
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 from skimage.morphology import remove_small_holes, remove_small_objects
@@ -23,6 +21,7 @@ from nucseg.models.prompters.pot_scan import activation_maps
 from nucseg.registry import MODELS, TASK_UTILS
 from nucseg.utils.config_check import accepted_kwargs, check_keys
 from nucseg.utils.stain import stain_priors
+from .training_free import TrainingFreeSegmentor
 
 __all__ = ['SPROUT', 'grid_mask', 'clean_foreground']
 
@@ -78,7 +77,7 @@ def clean_foreground(mask: np.ndarray,
 
 
 @MODELS.register_module()
-class SPROUT(BaseSegmentor):
+class SPROUT(TrainingFreeSegmentor):
     """Training-free SPROUT pipeline as an mmseg segmentor (predict only).
 
     For each image (``HxWx3`` RGB at the resolution the test pipeline
@@ -135,9 +134,6 @@ class SPROUT(BaseSegmentor):
         data_preprocessor (dict, optional): Should keep raw RGB values
             (mean 0, std 1, ``bgr_to_rgb=False``).
     """
-
-    #: Predicts without trained weights (no checkpoint needed).
-    training_free = True
 
     def __init__(self,
                  extractor: ConfigType,
@@ -326,42 +322,5 @@ class SPROUT(BaseSegmentor):
         return inst.astype(np.int32)
 
     # ------------------------------------------------------------------
-    @staticmethod
-    def _to_uint8(img: Tensor) -> np.ndarray:
-        arr = img.detach().permute(1, 2, 0).cpu().numpy()
-        return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
-
-    def predict(self,
-                inputs: Tensor,
-                data_samples: OptSampleList = None) -> SampleList:
-        """``pred_instance_map`` and ``pred_sem_seg`` for each image."""
-        from nucseg.structures import NucleiDataSample
-        if data_samples is None:
-            data_samples = [NucleiDataSample() for _ in range(len(inputs))]
-        for img_t, sample in zip(inputs, data_samples):
-            h, w = sample.metainfo.get('img_shape', img_t.shape[-2:])
-            img = self._to_uint8(img_t[:, :h, :w])
-            inst = self.segment(img)
-            ori = sample.metainfo.get('ori_shape', (h, w))
-            if tuple(ori[:2]) != inst.shape:
-                inst = cv2.resize(
-                    inst.astype(np.float32), (int(ori[1]), int(ori[0])),
-                    interpolation=cv2.INTER_NEAREST).astype(np.int32)
-            inst_t = torch.from_numpy(inst.astype(np.int64))[None]
-            sample.pred_instance_map = PixelData(data=inst_t)
-            sample.pred_sem_seg = PixelData(data=(inst_t > 0).long())
-        return data_samples
-
-    def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
-        raise RuntimeError('SPROUT is training-free; evaluate it with '
-                           'tools/test.py CONFIG (no checkpoint needed)')
-
-    def _forward(self, inputs: Tensor,
-                 data_samples: OptSampleList = None) -> List[np.ndarray]:
-        return [self.segment(self._to_uint8(x)) for x in inputs]
-
     def extract_feat(self, inputs: Tensor) -> Tensor:
         return self.extractor(inputs)
-
-    def encode_decode(self, inputs: Tensor, batch_data_samples) -> Tensor:
-        raise NotImplementedError('SPROUT produces instance maps only')
