@@ -4,6 +4,7 @@ from .discriminator_accuracy_hook import DiscriminatorAccuracyHook
 from .domain_sizes_hook import DomainSizesHook
 from .grl_lambda_hook import GRLLambdaHook
 from .instance_overlay_hook import InstanceOverlayHook
+from .model_attribute_hook import ModelAttributeHook
 from .non_finite_loss_hook import (NonFiniteLossError, NonFiniteLossHook,
                                    non_finite_losses)
 from .save_instance_maps_hook import SaveInstanceMapsHook
@@ -13,5 +14,6 @@ __all__ = [
     'InstanceOverlayHook', 'SaveInstanceMapsHook', 'GRLLambdaHook',
     'DiscriminatorAccuracyHook', 'DomainSizesHook', 'CheckpointHook',
     'NonFiniteLossHook', 'NonFiniteLossError', 'non_finite_losses',
-    'TranslationSamplesHook', 'ConsistencyRampHook', 'gaussian_rampup'
+    'TranslationSamplesHook', 'ConsistencyRampHook', 'gaussian_rampup',
+    'ModelAttributeHook'
 ]

@@ -2,11 +2,10 @@
 import math
 from typing import Optional
 
-from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 
 from nucseg.registry import HOOKS
+from .model_attribute_hook import ModelAttributeHook
 
 __all__ = ['gaussian_rampup', 'ConsistencyRampHook']
 
@@ -35,7 +34,7 @@ def gaussian_rampup(epoch: float, peak: float, scale: float = 1.0) -> float:
 
 
 @HOOKS.register_module()
-class ConsistencyRampHook(Hook):
+class ConsistencyRampHook(ModelAttributeHook):
     """Set the model's self-ensembling weight before every iteration.
 
     The paper's Eq. 5 is garbled in the text ("lambda = k * e^{||e - E||}
@@ -62,7 +61,7 @@ class ConsistencyRampHook(Hook):
         attr (str): Model attribute to set.
     """
 
-    priority = 'NORMAL'
+    log_name = 'consistency_weight'
 
     def __init__(self,
                  peak: float = 30.0,
@@ -95,14 +94,5 @@ class ConsistencyRampHook(Hook):
             return runner.iter / self.iters_per_epoch
         return float(runner.iter)
 
-    def before_train_iter(self, runner, batch_idx: int,
-                          data_batch=None) -> None:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        if not hasattr(model, self.attr):
-            raise AttributeError(
-                f'ConsistencyRampHook: {type(model).__name__} has no '
-                f'attribute {self.attr!r}')
-        value = gaussian_rampup(self.progress(runner), self.peak, self.scale)
-        setattr(model, self.attr, value)
-        runner.message_hub.update_scalar('train/consistency_weight', value)
+    def current_value(self, runner) -> float:
+        return gaussian_rampup(self.progress(runner), self.peak, self.scale)

@@ -2,16 +2,14 @@
 import math
 from typing import Optional
 
-from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
-
 from nucseg.registry import HOOKS
+from .model_attribute_hook import ModelAttributeHook
 
 SCHEDULES = ('constant', 'linear', 'dann')
 
 
 @HOOKS.register_module()
-class GRLLambdaHook(Hook):
+class GRLLambdaHook(ModelAttributeHook):
     """Set ``model.grl_lambda`` before every training iteration.
 
     Schedules, with ``p = iter / ramp_iters`` clipped to ``[0, 1]``:
@@ -32,7 +30,7 @@ class GRLLambdaHook(Hook):
         attr (str): Model attribute to set.
     """
 
-    priority = 'NORMAL'
+    log_name = 'grl_lambda'
 
     def __init__(self,
                  lambd: float = 1.0,
@@ -61,14 +59,5 @@ class GRLLambdaHook(Hook):
             return self.lambd * p
         return self.lambd * (2.0 / (1.0 + math.exp(-self.gamma * p)) - 1.0)
 
-    def before_train_iter(self, runner, batch_idx: int,
-                          data_batch=None) -> None:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        if not hasattr(model, self.attr):
-            raise AttributeError(
-                f'GRLLambdaHook: {type(model).__name__} has no attribute '
-                f'{self.attr!r}')
-        value = self.value(runner.iter, runner.max_iters)
-        setattr(model, self.attr, value)
-        runner.message_hub.update_scalar('train/grl_lambda', value)
+    def current_value(self, runner) -> float:
+        return self.value(runner.iter, runner.max_iters)
